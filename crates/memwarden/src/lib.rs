@@ -1,0 +1,10 @@
+//! memwarden: watch a process tree's memory, judge whether it leaks, and keep it contained.
+//!
+//! The library is the lean half of memwarden (no command line, no database, no HTTP):
+//! - [`sample`] reads a process tree and the machine from `/proc` and cgroups;
+//! - [`units`] parses and prints sizes, percentages, durations and rates.
+
+#![warn(missing_docs)]
+
+pub mod sample;
+pub mod units;

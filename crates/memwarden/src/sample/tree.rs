@@ -1,0 +1,470 @@
+//! Where the tree is walked: which processes belong to the watched tree, and what each one uses.
+//!
+//! Cost model (DESIGN §10): every sample re-reads each member's `statm` through a held
+//! descriptor with one `pread`; `status` (swap, threads) and the `fd/` directory are read once
+//! per "slow period" (about a second), staggered across processes so no sample pays for all;
+//! `smaps_rollup` (PSS, ~10x dearer) ten times less often; `stat` and `cmdline` once per new
+//! process. Membership comes from the cgroup's `cgroup.procs` when the tree has a cgroup,
+//! otherwise from one `getdents` pass over `/proc` that reads `stat` only for PIDs not seen before.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
+
+use super::cgroup::Cgroup;
+use super::procfs::{self, ProcFs, ReadError, Stat};
+use super::types::{ProcessSample, ProcessSummary, TreeTotals};
+use super::SampleError;
+
+/// How the tree's members are found.
+#[derive(Debug)]
+pub enum Membership {
+    /// Every process in this cgroup (sees double-forked daemons).
+    Cgroup(Cgroup),
+    /// The roots and their descendants by parent links.
+    Descendants(Descendants),
+}
+
+/// Membership by parent links, for trees without a cgroup of their own.
+#[derive(Debug, Clone, Default)]
+pub struct Descendants {
+    /// The processes the tree grows from.
+    pub roots: Vec<u32>,
+    /// A process group whose members belong too (the command's own group).
+    pub process_group: Option<u32>,
+    /// A subreaper: orphans re-parented to it belong too (memwarden itself in `run`).
+    pub adopted_by: Option<u32>,
+}
+
+/// How often the dearer per-process files are read.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    /// Samples between reads of `status` and `fd/` for one process.
+    pub slow_every: u32,
+    /// Samples between reads of `smaps_rollup` for one process.
+    pub pss_every: u32,
+    /// How many `statm` files may be held open; beyond it they are opened per sample.
+    pub max_held: usize,
+}
+
+impl Cadence {
+    /// Reads `status`/`fd` about once a second and PSS about every ten, for a sampling interval,
+    /// holding as many files as the soft descriptor limit leaves room for.
+    pub fn for_interval(interval: std::time::Duration) -> Self {
+        let per_second = (1.0 / interval.as_secs_f64().max(1e-3)).ceil().max(1.0) as u32;
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
+        Cadence {
+            slow_every: per_second,
+            pss_every: per_second.saturating_mul(10),
+            // Keep a reserve for the store, the cgroup, hooks and the child's pipes.
+            max_held: soft.saturating_sub(256).min(1 << 20) as usize,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Tracked {
+    statm: Option<File>,
+    mark: u32,
+    fresh: bool,
+    now: ProcessSample,
+    summary: ProcessSummary,
+}
+
+/// The watched process tree: its members and their latest readings.
+#[derive(Debug)]
+pub struct ProcessTree {
+    fs: ProcFs,
+    membership: Membership,
+    cadence: Cadence,
+    procs: HashMap<u32, Tracked>,
+    /// PIDs known to be outside the tree (parent-link mode), with the pass that last listed them.
+    others: HashMap<u32, u32>,
+    excluded: HashSet<u32>,
+    pass: u32,
+    sample_index: u64,
+    held: usize,
+    seen: u64,
+    exited: Vec<ProcessSummary>,
+    page_size: u64,
+    proc_dir: Option<OwnedFd>,
+    dirbuf: Vec<u8>,
+    buf: Vec<u8>,
+    statm_buf: [u8; 256],
+    listed: Vec<u32>,
+    fresh: Vec<(u32, Stat)>,
+}
+
+impl ProcessTree {
+    /// A tree found by `membership`, reading from `fs`.
+    pub fn new(fs: ProcFs, membership: Membership, cadence: Cadence) -> Self {
+        ProcessTree {
+            fs,
+            membership,
+            cadence,
+            procs: HashMap::new(),
+            others: HashMap::new(),
+            excluded: HashSet::new(),
+            pass: 0,
+            sample_index: 0,
+            held: 0,
+            seen: 0,
+            exited: Vec::new(),
+            page_size: rustix::param::page_size() as u64,
+            proc_dir: None,
+            dirbuf: Vec::with_capacity(64 * 1024),
+            buf: Vec::with_capacity(4096),
+            statm_buf: [0; 256],
+            listed: Vec::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Never counts `pid` as a member (memwarden's own helpers, such as hooks).
+    pub fn exclude(&mut self, pid: u32) {
+        self.excluded.insert(pid);
+        if let Some(t) = self.procs.remove(&pid) {
+            self.release(t);
+        }
+    }
+
+    /// The cgroup the tree is read from, if membership is by cgroup.
+    pub fn cgroup_mut(&mut self) -> Option<&mut Cgroup> {
+        match &mut self.membership {
+            Membership::Cgroup(cg) => Some(cg),
+            Membership::Descendants(_) => None,
+        }
+    }
+
+    /// Finds the members, reads each one, and returns the tree's totals at time `t` (seconds).
+    pub fn refresh(&mut self, t: f64) -> Result<TreeTotals, SampleError> {
+        self.pass = self.pass.wrapping_add(1);
+        self.update_membership(t)?;
+        let totals = self.read_members(t);
+        self.sample_index += 1;
+        Ok(totals)
+    }
+
+    /// Live members now.
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// Whether the tree has no live member.
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    /// Distinct processes (PID + start time) seen in the tree so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Live members with their start times, to signal them without hitting a reused PID.
+    pub fn members(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.procs
+            .iter()
+            .map(|(&pid, t)| (pid, t.summary.start_ticks))
+    }
+
+    /// The life so far of every live member.
+    pub fn summaries(&self) -> impl Iterator<Item = &ProcessSummary> {
+        self.procs.values().map(|t| &t.summary)
+    }
+
+    /// The latest reading of every live member.
+    pub fn readings(&self) -> impl Iterator<Item = &ProcessSample> {
+        self.procs.values().map(|t| &t.now)
+    }
+
+    /// Takes the summaries of processes that left the tree since the last call.
+    pub fn drain_exited(&mut self) -> std::vec::Drain<'_, ProcessSummary> {
+        self.exited.drain(..)
+    }
+
+    /// The `n` members using the most anonymous memory now, largest first.
+    pub fn top(&self, n: usize, out: &mut Vec<ProcessSample>) {
+        out.clear();
+        out.extend(self.procs.values().map(|t| t.now));
+        let n = n.min(out.len());
+        if n == 0 {
+            return;
+        }
+        out.select_nth_unstable_by(n - 1, |a, b| b.anon_bytes.cmp(&a.anon_bytes));
+        out.truncate(n);
+        out.sort_unstable_by_key(|p| std::cmp::Reverse(p.anon_bytes));
+    }
+
+    fn update_membership(&mut self, t: f64) -> Result<(), SampleError> {
+        self.listed.clear();
+        match &mut self.membership {
+            Membership::Cgroup(cg) => cg
+                .read_pids(&mut self.listed)
+                .map_err(|e| SampleError::Listing(cg.dir().join("cgroup.procs"), e))?,
+            Membership::Descendants(_) => self.list_proc()?,
+        }
+        let pass = self.pass;
+        let mut listed = std::mem::take(&mut self.listed);
+        let mut new_pids = Vec::new();
+        for &pid in &listed {
+            if let Some(t) = self.procs.get_mut(&pid) {
+                t.mark = pass;
+            } else if let Some(mark) = self.others.get_mut(&pid) {
+                *mark = pass;
+            } else if !self.excluded.contains(&pid) {
+                new_pids.push(pid);
+            }
+        }
+        listed.clear();
+        self.listed = listed;
+        self.fresh.clear();
+        for pid in new_pids {
+            // A process gone between listing and reading is simply not there.
+            if let Ok(stat) = self.fs.stat(pid, &mut self.buf) {
+                self.fresh.push((pid, stat));
+            }
+        }
+        self.admit_fresh(t);
+        self.others.retain(|_, mark| *mark == pass);
+        let gone: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, t)| t.mark != pass)
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in gone {
+            self.retire(pid);
+        }
+        Ok(())
+    }
+
+    /// Decides which newly listed processes are members: all of them in a cgroup, otherwise
+    /// those linked to a member, repeated until nothing changes (a child may be listed
+    /// before its parent).
+    fn admit_fresh(&mut self, t: f64) {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        loop {
+            let before = fresh.len();
+            let mut i = 0;
+            while i < fresh.len() {
+                if self.belongs(fresh[i].0, &fresh[i].1) {
+                    let (pid, stat) = fresh.swap_remove(i);
+                    self.track(pid, stat, t);
+                } else {
+                    i += 1;
+                }
+            }
+            if fresh.len() == before || fresh.is_empty() {
+                break;
+            }
+        }
+        for (pid, _) in fresh.drain(..) {
+            self.others.insert(pid, self.pass);
+        }
+        self.fresh = fresh;
+    }
+
+    fn belongs(&self, pid: u32, stat: &Stat) -> bool {
+        match &self.membership {
+            Membership::Cgroup(_) => true,
+            Membership::Descendants(d) => {
+                d.roots.contains(&pid)
+                    || self.procs.contains_key(&stat.ppid)
+                    || d.process_group == Some(stat.pgrp)
+                    || d.adopted_by == Some(stat.ppid)
+            }
+        }
+    }
+
+    fn track(&mut self, pid: u32, stat: Stat, t: f64) {
+        let statm = if self.held < self.cadence.max_held {
+            self.fs.open_statm(pid).ok()
+        } else {
+            None
+        };
+        self.held += usize::from(statm.is_some());
+        let command = match self.fs.cmdline(pid, &mut self.buf) {
+            Ok(c) if !c.is_empty() => c,
+            _ => format!("[{}]", stat.comm),
+        };
+        let summary = ProcessSummary {
+            pid,
+            ppid: stat.ppid,
+            start_ticks: stat.start_ticks,
+            command,
+            first_seen_s: t,
+            last_seen_s: t,
+            first_anon_bytes: 0,
+            last_anon_bytes: 0,
+            peak_anon_bytes: 0,
+            peak_at_s: t,
+            peak_rss_bytes: 0,
+            peak_threads: stat.threads,
+            peak_fds: 0,
+            exited: false,
+        };
+        self.seen += 1;
+        self.procs.insert(
+            pid,
+            Tracked {
+                statm,
+                mark: self.pass,
+                fresh: true,
+                now: ProcessSample {
+                    pid,
+                    threads: stat.threads,
+                    ..ProcessSample::default()
+                },
+                summary,
+            },
+        );
+    }
+
+    fn retire(&mut self, pid: u32) {
+        if let Some(mut t) = self.procs.remove(&pid) {
+            t.summary.exited = true;
+            self.release(t);
+        }
+    }
+
+    fn release(&mut self, t: Tracked) {
+        self.held -= usize::from(t.statm.is_some());
+        if t.summary.exited {
+            self.exited.push(t.summary);
+        }
+    }
+
+    /// One `getdents` pass over the proc root, numeric names only, into `self.listed`.
+    fn list_proc(&mut self) -> Result<(), SampleError> {
+        let root = self.fs.root().to_path_buf();
+        let listing = |e: rustix::io::Errno| SampleError::Listing(root.clone(), e.into());
+        if self.proc_dir.is_none() {
+            let fd = rustix::fs::open(
+                self.fs.root(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(listing)?;
+            self.proc_dir = Some(fd);
+        }
+        let fd = self.proc_dir.as_ref().expect("opened above");
+        rustix::fs::seek(fd, SeekFrom::Start(0)).map_err(listing)?;
+        let mut dir = RawDir::new(fd, self.dirbuf.spare_capacity_mut());
+        while let Some(entry) = dir.next() {
+            let entry = entry.map_err(listing)?;
+            if let Some(pid) = parse_pid(entry.file_name().to_bytes()) {
+                self.listed.push(pid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every member and sums the tree. Members whose `statm` reads as gone are retired.
+    fn read_members(&mut self, t: f64) -> TreeTotals {
+        let mut totals = TreeTotals::default();
+        let mut pss_total: Option<u64> = None;
+        let slow_every = u64::from(self.cadence.slow_every.max(1));
+        let pss_every = u64::from(self.cadence.pss_every.max(1));
+        let index = self.sample_index;
+        let mut gone = Vec::new();
+        for (&pid, tr) in self.procs.iter_mut() {
+            let statm = match &tr.statm {
+                Some(file) => procfs::read_held(file, &mut self.statm_buf)
+                    .map_err(|e| ReadError::from_io(pid, self.fs.root(), e))
+                    .map(|n| procfs::parse_statm(&self.statm_buf[..n])),
+                None => self
+                    .fs
+                    .read(pid, "statm", &mut self.buf)
+                    .map(|_| procfs::parse_statm(&self.buf)),
+            };
+            let statm = match statm {
+                Ok(Some(m)) => m,
+                Ok(None) | Err(ReadError::Malformed(_)) => procfs::Statm::default(),
+                Err(_) => {
+                    gone.push(pid);
+                    continue;
+                }
+            };
+            let first = tr.fresh;
+            let now = &mut tr.now;
+            // Stagger the slower reads by PID so each sample pays for a share of the tree.
+            let phase = u64::from(pid) + index;
+            if first || phase % slow_every == 0 {
+                if let Ok(status) = self.fs.status(pid, &mut self.buf) {
+                    now.swap_bytes = status.swap_bytes;
+                    now.threads = status.threads;
+                }
+                now.fds = self.fs.fd_count(pid).ok();
+            }
+            if first || phase % pss_every == 0 {
+                if let Ok(pss) = self.fs.pss(pid, &mut self.buf) {
+                    now.pss_bytes = Some(pss);
+                }
+            }
+            tr.fresh = false;
+            now.rss_bytes = statm.resident * self.page_size;
+            now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
+
+            let s = &mut tr.summary;
+            if first {
+                s.first_anon_bytes = now.anon_bytes;
+            }
+            s.last_seen_s = t;
+            s.last_anon_bytes = now.anon_bytes;
+            if now.anon_bytes > s.peak_anon_bytes {
+                s.peak_anon_bytes = now.anon_bytes;
+                s.peak_at_s = t;
+            }
+            s.peak_rss_bytes = s.peak_rss_bytes.max(now.rss_bytes);
+            s.peak_threads = s.peak_threads.max(now.threads);
+            s.peak_fds = s.peak_fds.max(now.fds.unwrap_or(0));
+
+            totals.rss_bytes += now.rss_bytes;
+            totals.anon_bytes += now.anon_bytes;
+            totals.swap_bytes += now.swap_bytes;
+            totals.threads += u64::from(now.threads);
+            totals.fds += u64::from(now.fds.unwrap_or(0));
+            if let Some(p) = now.pss_bytes {
+                *pss_total.get_or_insert(0) += p;
+            }
+        }
+        for pid in gone {
+            self.retire(pid);
+        }
+        totals.pss_bytes = pss_total;
+        totals.processes = self.procs.len() as u32;
+        totals
+    }
+}
+
+fn parse_pid(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_names() {
+        assert_eq!(parse_pid(b"123"), Some(123));
+        for bad in [&b""[..], b"self", b"12a", b"99999999999"] {
+            assert_eq!(parse_pid(bad), None);
+        }
+    }
+
+    #[test]
+    fn cadence_scales_with_interval() {
+        let c = Cadence::for_interval(std::time::Duration::from_millis(10));
+        assert_eq!((c.slow_every, c.pss_every), (100, 1000));
+        let c = Cadence::for_interval(std::time::Duration::from_secs(2));
+        assert_eq!((c.slow_every, c.pss_every), (1, 10));
+    }
+}
