@@ -1,1 +1,105 @@
-fn main() {}
+//! The `memwarden` command: parse, validate, supervise or read the store, report, exit.
+
+mod cli;
+mod exit;
+mod options;
+mod record;
+mod report;
+mod store;
+mod supervise;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use cli::{Cli, Command, ListFormat, ReportFormat};
+use options::SessionOptions;
+use store::Store;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let db = cli.db.as_deref();
+    let result = match &cli.command {
+        Command::Run(args) => SessionOptions::new(&args.sampling, db)
+            .and_then(|opts| finish_session(&opts, supervise::run(&opts, &args.command))),
+        Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
+            finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
+        }),
+        Command::Ls(args) => ls(db, args.format),
+        Command::Report(args) => report(db, args),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("memwarden: {e:#}");
+            let usage = e.downcast_ref::<supervise::WatchError>().is_some();
+            ExitCode::from(match (&cli.command, usage) {
+                (_, true) => exit::USAGE,
+                (Command::Run(_) | Command::Watch(_), false) => exit::INTERNAL,
+                _ => exit::FAILURE,
+            })
+        }
+    }
+}
+
+/// Prints the summary and writes `--json`; neither can change the command's exit status.
+fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) -> Result<u8> {
+    let outcome = outcome?;
+    if outcome.report.samples > 0 && !opts.quiet {
+        eprint!(
+            "{}",
+            report::text::summary(&outcome.report, outcome.stored_in.as_deref())
+        );
+    }
+    if let Some(path) = &opts.json {
+        if let Err(e) = write_output(Some(path), &report::json(&outcome.report)) {
+            eprintln!("memwarden: cannot write the JSON report: {e:#}");
+        }
+    }
+    Ok(outcome.status)
+}
+
+fn db_path(db: Option<&Path>) -> Result<std::path::PathBuf> {
+    db.map_or_else(store::default_path, |p| Ok(p.to_path_buf()))
+}
+
+fn ls(db: Option<&Path>, format: ListFormat) -> Result<u8> {
+    let store = Store::open_existing(&db_path(db)?)?;
+    let runs = store.runs()?;
+    let text = match format {
+        ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
+        ListFormat::Text => report::text::runs_table(&runs),
+        ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = runs.iter().map(store::RunRow::to_json).collect();
+            format!("{}\n", serde_json::to_string_pretty(&rows)?)
+        }
+    };
+    write_output(None, &text)?;
+    Ok(exit::OK)
+}
+
+fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
+    let store = Store::open_existing(&db_path(db)?)?;
+    let row = store.resolve(args.run.as_deref())?;
+    let report = report::load(&store, &row)?;
+    let text = match args.format {
+        ReportFormat::Text => report::text::full(&report),
+        ReportFormat::Json => report::json(&report),
+    };
+    write_output(args.output.as_deref(), &text)?;
+    Ok(exit::OK)
+}
+
+/// Writes to a file, or to stdout for `None` and `-`. A closed stdout (`| head`) is not an error.
+fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
+    match path.filter(|p| p.as_os_str() != "-") {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        None => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("cannot write to stdout"),
+        },
+    }
+}

@@ -196,12 +196,22 @@ impl Cgroup {
     /// Lists the group's processes (thread-group IDs) into `out` (cleared first).
     pub fn read_pids(&mut self, out: &mut Vec<u32>) -> io::Result<()> {
         out.clear();
+        // v1 caches the PID list of an open cgroup.procs for about a second, so a held handle
+        // reads stale members: v1 opens the file afresh, v2 re-reads the held one.
+        let fresh;
+        let file = match self.version {
+            CgroupVersion::V1 => {
+                fresh = File::open(self.dir.join("cgroup.procs"))?;
+                &fresh
+            }
+            CgroupVersion::V2 => &self.procs,
+        };
         let mut offset = 0;
         let mut carry = 0u32;
         let mut in_number = false;
         // cgroup.procs can exceed any fixed buffer on a big tree: read it in chunks.
         loop {
-            let n = std::os::unix::fs::FileExt::read_at(&self.procs, &mut self.buf, offset)?;
+            let n = std::os::unix::fs::FileExt::read_at(file, &mut self.buf, offset)?;
             if n == 0 {
                 break;
             }

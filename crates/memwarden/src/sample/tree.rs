@@ -389,6 +389,11 @@ impl ProcessTree {
                     continue;
                 }
             };
+            // A zombie reads as all zeros until its parent reaps it: it has left the tree.
+            if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
+                gone.push(pid);
+                continue;
+            }
             let first = tr.fresh;
             let now = &mut tr.now;
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
@@ -439,6 +444,11 @@ impl ProcessTree {
         totals.processes = self.procs.len() as u32;
         totals
     }
+}
+
+fn is_dead(fs: &ProcFs, pid: u32, buf: &mut Vec<u8>) -> bool {
+    fs.stat(pid, buf)
+        .map_or(true, |s| matches!(s.state, 'Z' | 'X'))
 }
 
 fn parse_pid(name: &[u8]) -> Option<u32> {

@@ -1,0 +1,209 @@
+//! The command line as clap sees it. Values are parsed here with the library's `units`;
+//! cross-field checks and defaults that need the environment live in `options`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use memwarden::units;
+
+const EXAMPLES: &str = "\
+Examples:
+  memwarden run -- python3 batch.py          watch a command and its whole tree, record the run
+  memwarden run --interval 100ms --json out.json -- make test
+  memwarden watch --duration 10m 4242        watch a running process and its descendants
+  memwarden ls                               recorded runs, newest last
+  memwarden report                           the last run's report again (--format json)
+
+Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); durations 250ms, 2s, 5m, 1h.
+Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDEN_DB says otherwise.";
+
+/// memwarden: watch a program and everything it spawns, record its memory, keep it contained.
+#[derive(Debug, Parser)]
+#[command(name = "memwarden", version, about, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// The run database (default: $XDG_DATA_HOME/memwarden/memwarden.db)
+    #[arg(long, global = true, env = "MEMWARDEN_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What memwarden is asked to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a command, watch its whole process tree until it exits, record the run
+    ///
+    /// memwarden's exit status is the command's own (128+N when a signal N ended it),
+    /// 126/127 when it cannot be executed / is not found, 125 when memwarden itself failed.
+    /// The command's stdin, stdout and stderr are its own; INT, TERM, HUP and QUIT sent to
+    /// memwarden are forwarded to it.
+    #[command(
+        after_help = "Example:\n  memwarden run --interval 100ms --label nightly -- python3 batch.py --workers 8"
+    )]
+    Run(RunArgs),
+    /// Watch processes that already run, and their descendants, without touching them
+    #[command(
+        after_help = "Example:\n  memwarden watch --interval 10ms --duration 10s $(pgrep -f my-service)"
+    )]
+    Watch(WatchArgs),
+    /// List recorded runs
+    Ls(LsArgs),
+    /// Show a recorded run's report (the last run by default)
+    Report(ReportArgs),
+}
+
+/// Options shared by `run` and `watch`.
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Time between samples: 10ms at the least
+    #[arg(long, short = 'i', default_value = "1s", value_name = "DUR", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Name of the run in `ls`, `report` and `compare` (default: the command and its arguments)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Also write the JSON report to FILE at the end ('-' for stdout)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Follow the tree by parent links even where a cgroup could be created
+    #[arg(long)]
+    pub no_cgroup: bool,
+
+    /// Do not print the end-of-run summary on stderr
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `memwarden run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// The command to run, after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// `memwarden watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// Stop watching after this long (default: until every watched process has exited, or Ctrl-C)
+    #[arg(long, short = 'd', value_name = "DUR", value_parser = parse_positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// The processes to watch (their descendants are watched too)
+    #[arg(required = true, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pids: Vec<u32>,
+}
+
+/// Output formats of `ls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table for people
+    Text,
+    /// One JSON array
+    Json,
+}
+
+/// `memwarden ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A summary for people
+    Text,
+    /// The JSON report (schema 1)
+    Json,
+}
+
+/// `memwarden report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run: its id, its label (the latest run with it), or nothing for the last run
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Write to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Smallest sampling interval: below it, the sampler's own cost starts to matter.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < MIN_INTERVAL {
+        return Err(format!("'{s}' is shorter than the smallest interval, 10ms"));
+    }
+    Ok(d)
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err(format!("'{s}' must be longer than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn interval_errors_name_the_flag_and_forms() {
+        let err = Cli::try_parse_from(["memwarden", "run", "--interval", "5x", "--", "true"])
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("--interval") && text.contains("250ms"),
+            "{text}"
+        );
+        let err = Cli::try_parse_from(["memwarden", "run", "--interval", "1ms", "--", "true"])
+            .unwrap_err();
+        assert!(err.to_string().contains("10ms"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_command_keeps_its_own_flags() {
+        let cli =
+            Cli::try_parse_from(["memwarden", "run", "-q", "--", "ls", "-l", "--color"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.command, ["ls", "-l", "--color"]);
+        assert!(run.sampling.quiet);
+    }
+}

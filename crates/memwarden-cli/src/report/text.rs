@@ -1,0 +1,294 @@
+//! Text for people: the end-of-run summary, the full text report, and the `ls` table.
+
+use std::fmt::Write;
+
+use memwarden::units::{format_bytes, format_rate, format_seconds};
+
+use super::model::RunReport;
+use crate::store::RunRow;
+
+/// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
+pub fn ending(report: &RunReport) -> String {
+    let by = report
+        .stopped_by
+        .as_deref()
+        .map(|s| format!(", stopped by memwarden ({s})"))
+        .unwrap_or_default();
+    match report.exit {
+        Some(x) => match (x.code, x.signal) {
+            (_, Some(sig)) => format!("was killed by signal {sig} ({}){by}", signal_name(sig)),
+            (Some(code), None) => format!("exited with status {code}{by}"),
+            (None, None) => format!("ended{by}"),
+        },
+        None if report.kind == "watch" => format!("was watched{by}"),
+        None => format!("could not be started{by}"),
+    }
+}
+
+/// The signal's name, `SIGTERM`, or `signal N` when unknown.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+fn label_line(report: &RunReport) -> String {
+    let when = if report.kind == "watch" {
+        "for"
+    } else {
+        "after"
+    };
+    format!(
+        "`{}` {} {when} {}",
+        report.label,
+        ending(report),
+        format_seconds(report.duration_s)
+    )
+}
+
+/// The short summary printed on stderr when a run ends.
+pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
+    let mut out = String::new();
+    let m = &report.memory;
+    let _ = writeln!(out, "memwarden: {}", label_line(report));
+    let _ = writeln!(
+        out,
+        "  memory   peak {} {} at {} · start {} → end {} · rss peak {}",
+        format_bytes(m.peak_bytes),
+        m.metric,
+        format_seconds(m.peak_at_s),
+        format_bytes(m.start_bytes),
+        format_bytes(m.end_bytes),
+        format_bytes(m.peak_rss_bytes),
+    );
+    let _ = writeln!(
+        out,
+        "  tree     {} processes seen, {} alive at most · {} · {} samples every {}",
+        report.processes.seen,
+        report.processes.max_alive,
+        report.mode,
+        report.samples,
+        format_seconds(report.interval_s),
+    );
+    if let Some(line) = verdict_line(report) {
+        let _ = writeln!(out, "  verdict  {line}");
+    }
+    match (stored, report.run_id) {
+        (Some(path), Some(id)) => {
+            let _ = writeln!(
+                out,
+                "  stored   run {id} in {path} · see it with `memwarden report {id}`"
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "  stored   not recorded (see the store error above)");
+        }
+    }
+    out
+}
+
+fn verdict_line(report: &RunReport) -> Option<String> {
+    let v = report.verdict.as_ref()?;
+    let kind = v.get("kind")?.as_str()?;
+    let reason = v.get("reason").and_then(|r| r.as_str()).unwrap_or("");
+    Some(format!("{kind}: {reason}"))
+}
+
+/// The full text report of `memwarden report`.
+pub fn full(report: &RunReport) -> String {
+    let mut out = String::new();
+    let title = match report.run_id {
+        Some(id) => format!("run {id}: {}", report.label),
+        None => report.label.clone(),
+    };
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(out, "  command  {}", report.command.join(" "));
+    let _ = writeln!(
+        out,
+        "  started  {} on {} · {} · {}",
+        report.started_at,
+        report.host,
+        report.mode,
+        ending(report)
+    );
+    let _ = writeln!(
+        out,
+        "  lasted   {} · {} samples every {}",
+        format_seconds(report.duration_s),
+        report.samples,
+        format_seconds(report.interval_s)
+    );
+    let m = &report.memory;
+    let _ = writeln!(
+        out,
+        "  memory   {} peak {} at {} · start {} → end {} · rss peak {}{}",
+        m.metric,
+        format_bytes(m.peak_bytes),
+        format_seconds(m.peak_at_s),
+        format_bytes(m.start_bytes),
+        format_bytes(m.end_bytes),
+        format_bytes(m.peak_rss_bytes),
+        m.peak_cgroup_bytes
+            .map(|c| format!(" · cgroup peak {}", format_bytes(c)))
+            .unwrap_or_default(),
+    );
+    let r = &report.resources;
+    let _ = writeln!(
+        out,
+        "  tree     {} processes seen, {} alive at most · threads {}→{} (peak {}) · fds {}→{} (peak {})",
+        report.processes.seen,
+        report.processes.max_alive,
+        r.threads.start,
+        r.threads.end,
+        r.threads.peak,
+        r.fds.start,
+        r.fds.end,
+        r.fds.peak,
+    );
+    let _ = writeln!(
+        out,
+        "  machine  {} total, {} available at least{}",
+        format_bytes(report.machine.mem_total_bytes),
+        format_bytes(report.machine.min_available_bytes),
+        report
+            .machine
+            .max_psi_some_avg10
+            .map(|p| format!(" · memory pressure up to {p:.1}%"))
+            .unwrap_or_default(),
+    );
+    let _ = writeln!(
+        out,
+        "  verdict  {}",
+        verdict_line(report).unwrap_or_else(|| "not judged".into())
+    );
+    if !report.processes.top.is_empty() {
+        let _ = writeln!(out, "\nlargest processes");
+        let mut table = Table::new(&["pid", "peak anon", "peak rss", "growth", "seen", "command"]);
+        for p in &report.processes.top {
+            table.row(vec![
+                p.pid.to_string(),
+                format_bytes(p.peak_bytes),
+                format_bytes(p.peak_rss_bytes),
+                format_rate(p.growth_bytes_per_s),
+                format!(
+                    "{}–{}{}",
+                    format_seconds(p.seen_s[0]),
+                    format_seconds(p.seen_s[1]),
+                    if p.exited { "" } else { "+" }
+                ),
+                shorten(&p.command, 60),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    if !report.events.is_empty() {
+        let _ = writeln!(out, "\nevents");
+        for e in &report.events {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {:<11} {}",
+                format_seconds(e.at_s),
+                e.kind,
+                e.detail
+            );
+        }
+    }
+    out
+}
+
+/// The table of `memwarden ls`.
+pub fn runs_table(rows: &[RunRow]) -> String {
+    let mut table = Table::new(&[
+        "id", "label", "started", "duration", "peak", "verdict", "exit",
+    ]);
+    for r in rows {
+        let end = r.end.as_ref();
+        let verdict = end
+            .and_then(|e| e.verdict.as_ref())
+            .and_then(|v| v.get("kind")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        let exit = match end {
+            None => "running?".to_string(),
+            Some(e) => match (e.exit, &e.stopped_by) {
+                (_, Some(by)) => format!("{} ({by})", e.status),
+                (Some(x), None) if x.signal.is_some() => {
+                    format!("{} ({})", e.status, signal_name(x.signal.unwrap_or(0)))
+                }
+                _ => e.status.to_string(),
+            },
+        };
+        table.row(vec![
+            r.id.to_string(),
+            shorten(&r.meta.label, 40),
+            r.meta
+                .started_at
+                .replace('T', " ")
+                .trim_end_matches('Z')
+                .to_string(),
+            end.map_or("-".into(), |e| format_seconds(e.duration_s)),
+            end.map_or("-".into(), |e| format_bytes(e.peak_bytes)),
+            verdict,
+            exit,
+        ]);
+    }
+    table.render()
+}
+
+/// Cuts `s` to `max` characters, marking the cut with `…`.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A left-aligned text table with a header row; the last column is not padded.
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
+    }
+
+    /// Adds a row.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table as text, one line per row.
+    pub fn render(&self) -> String {
+        let columns = self.rows[0].len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::from("  ");
+            for (c, cell) in row.iter().enumerate() {
+                if c + 1 == columns {
+                    line.push_str(cell);
+                } else {
+                    let pad = widths[c] - cell.chars().count();
+                    line.push_str(cell);
+                    line.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

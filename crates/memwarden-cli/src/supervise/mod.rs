@@ -1,0 +1,422 @@
+//! Supervising a tree: start the command (or attach to running processes), place it, sample it
+//! until it ends, stop what it leaves behind, and hand back the report and the exit status.
+
+pub mod child;
+pub mod placement;
+mod session;
+pub mod signals;
+pub mod stop;
+
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use memwarden::sample::procfs::ProcFs;
+use memwarden::sample::tree::{Cadence, Descendants, Membership};
+use memwarden::sample::Sampler;
+
+use crate::exit;
+use crate::options::{default_label, SessionOptions};
+use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
+use crate::report::model::RunReport;
+use crate::report::text::{shorten, signal_name};
+use crate::store::{writer::Recorder, Store};
+use placement::{CgroupEnv, Placement};
+use session::{next_tick, Session};
+use signals::{Children, Wake};
+
+/// What a finished session hands back: the report and memwarden's exit status.
+pub struct Outcome {
+    /// The run's report.
+    pub report: RunReport,
+    /// memwarden's exit status.
+    pub status: u8,
+    /// The database the run is stored in, when it was.
+    pub stored_in: Option<String>,
+}
+
+/// Opens the store and records the run's start; a failure is reported and the run goes on
+/// unrecorded (the command must never suffer from the store).
+fn open_recorder(opts: &SessionOptions, meta: &RunMeta) -> (Recorder, Option<String>) {
+    let opened = Store::create(&opts.db).and_then(|mut store| {
+        let id = store
+            .begin_run(meta)
+            .context("cannot record the run's start")?;
+        Ok((store, id))
+    });
+    match opened {
+        Ok((store, id)) => {
+            let path = store.path().display().to_string();
+            (Recorder::start(store, id), Some(path))
+        }
+        Err(e) => {
+            if !opts.quiet {
+                eprintln!("memwarden: this run will not be recorded: {e:#}; monitoring goes on");
+            }
+            (Recorder::disabled(), None)
+        }
+    }
+}
+
+fn meta(
+    kind: &str,
+    opts: &SessionOptions,
+    label: String,
+    command: Vec<String>,
+    mode: &str,
+    mem_total: u64,
+) -> RunMeta {
+    let now = SystemTime::now();
+    RunMeta {
+        kind: kind.to_string(),
+        label,
+        command,
+        host: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        started_at: humantime::format_rfc3339_seconds(now).to_string(),
+        started_unix_ms: now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        interval_s: opts.interval.as_secs_f64(),
+        mode: mode.to_string(),
+        metric: opts.metric.name().to_string(),
+        mem_total_bytes: mem_total,
+        options: opts.to_json(),
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
+pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
+    let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
+    let self_pid = std::process::id();
+    let placement = if opts.no_cgroup {
+        None
+    } else {
+        match Placement::create(&CgroupEnv::discover(), &format!("memwarden-{self_pid}")) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                if !opts.quiet {
+                    eprintln!("memwarden: no cgroup for this run, following the tree by parent links ({why})");
+                }
+                None
+            }
+        }
+    };
+    let mode = placement
+        .as_ref()
+        .map_or("process-tree", |p| p.version().mode_name());
+
+    // Orphans of the tree re-parent to memwarden instead of init, so they stay visible
+    // and are reaped here.
+    // SAFETY: prctl on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    let nofile_soft = child::raise_nofile();
+    let (wake_tx, wake_rx) = unbounded();
+    let children = Children::default();
+    let forward_to = Arc::new(AtomicI32::new(0));
+    let _signals = signals::start(children.clone(), Arc::clone(&forward_to), wake_tx.clone())
+        .context("cannot install signal handlers")?;
+    let take_terminal = child::owns_terminal();
+    if take_terminal {
+        // SAFETY: memwarden ignores SIGTTOU so it can take the terminal back later.
+        unsafe { libc::signal(libc::SIGTTOU, libc::SIG_IGN) };
+    }
+
+    let setup = child::ChildSetup {
+        cgroup_procs: placement.as_ref().map(|p| p.procs_fd()),
+        take_terminal,
+        nofile_soft,
+    };
+    let pid = {
+        let mut registry = children.lock();
+        let pid = match child::spawn(argv, setup) {
+            Ok(pid) => pid,
+            Err(e) => {
+                eprintln!("memwarden: {}", e.message);
+                return Ok(Outcome {
+                    report: not_started_report(opts, label, argv, mode),
+                    status: e.status,
+                    stored_in: None,
+                });
+            }
+        };
+        registry.register(pid, wake_tx.clone());
+        forward_to.store(pid as i32, Ordering::SeqCst);
+        pid
+    };
+
+    let membership = match &placement {
+        Some(p) => Membership::Cgroup(p.reader().context("cannot read the run's cgroup")?),
+        None => Membership::Descendants(Descendants {
+            roots: vec![pid],
+            process_group: Some(pid),
+            adopted_by: Some(self_pid),
+        }),
+    };
+    let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
+    let command: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mem_total = memwarden::sample::machine::MachineReader::open()
+        .and_then(|mut m| m.read())
+        .map_or(0, |m| m.mem_total_bytes);
+    let meta = meta("run", opts, label, command.clone(), mode, mem_total);
+    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let mut session = Session::new(sampler, opts.metric, recorder, opts.quiet);
+    let place = placement
+        .as_ref()
+        .map(|p| format!(" in {}", p.dir().display()))
+        .unwrap_or_default();
+    session.event(
+        kind::START,
+        format!(
+            "started `{}` as pid {pid}{place}",
+            shorten(&command.join(" "), 80)
+        ),
+    );
+
+    let (exit_info, interrupted) = sample_until_exit(&mut session, &wake_rx, opts, pid)?;
+    if take_terminal {
+        child::reclaim_terminal();
+    }
+    session.event(kind::EXIT, describe_exit(exit_info));
+    stop_leftovers(&mut session, placement.as_ref(), opts);
+    session.tick()?;
+
+    let status = match (exit_info.code, exit_info.signal) {
+        (_, Some(sig)) => exit::for_signal(sig),
+        (Some(code), None) => code.clamp(0, 255) as u8,
+        (None, None) => exit::INTERNAL,
+    };
+    let duration_s = session.now();
+    let end = RunEnd {
+        ended_unix_ms: unix_ms(),
+        duration_s,
+        exit: Some(exit_info),
+        stopped_by: interrupted.then(|| "interrupt".to_string()),
+        status,
+        peak_bytes: session.peak_bytes(),
+        verdict: None,
+    };
+    let report = session.finish(&meta, end);
+    drop(placement);
+    Ok(Outcome {
+        report,
+        status,
+        stored_in,
+    })
+}
+
+/// Samples at the interval until the command's own exit is reported.
+fn sample_until_exit(
+    session: &mut Session,
+    wake: &Receiver<Wake>,
+    opts: &SessionOptions,
+    pid: u32,
+) -> Result<(ExitInfo, bool)> {
+    let mut interrupted = false;
+    let mut tick_at = Instant::now();
+    loop {
+        session.tick()?;
+        tick_at = next_tick(tick_at, opts.interval);
+        loop {
+            match wake.recv_deadline(tick_at) {
+                Ok(Wake::Exited(p, info)) if p == pid => return Ok((info, interrupted)),
+                Ok(Wake::Exited(..)) => {}
+                Ok(Wake::Signal(sig)) => {
+                    interrupted = true;
+                    session.event(
+                        kind::SIGNAL,
+                        format!("forwarded {} to the command", signal_name(sig)),
+                    );
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
+            }
+        }
+    }
+}
+
+/// Processes that outlived the command are listed in an event, then stopped (DESIGN §3).
+fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &SessionOptions) {
+    let Ok(_) = session.tick() else { return };
+    let tree = session.sampler_mut().tree();
+    if tree.is_empty() {
+        return;
+    }
+    let mut names: Vec<String> = tree
+        .summaries()
+        .map(|p| format!("{} ({})", p.pid, shorten(&p.command, 40)))
+        .collect();
+    names.sort();
+    let count = names.len();
+    session.event(
+        kind::LEFTOVERS,
+        format!(
+            "{count} processes outlived the command: {}",
+            shorten(&names.join(", "), 400)
+        ),
+    );
+    let start = session.now();
+    let clock = Instant::now();
+    let outcome = stop::stop_tree(
+        session.sampler_mut().tree_mut(),
+        placement,
+        opts.grace,
+        || start + clock.elapsed().as_secs_f64(),
+    );
+    let mut detail = format!(
+        "stopped the leftovers: {} sent TERM, {} needed KILL",
+        outcome.termed, outcome.killed
+    );
+    if outcome.survivors > 0 {
+        detail.push_str(&format!(", {} could not be stopped", outcome.survivors));
+    }
+    session.event(kind::STOP, detail);
+}
+
+fn describe_exit(x: ExitInfo) -> String {
+    match (x.code, x.signal) {
+        (_, Some(sig)) => format!("the command was killed by {}", signal_name(sig)),
+        (Some(code), None) => format!("the command exited with status {code}"),
+        (None, None) => "the command ended".into(),
+    }
+}
+
+/// The report of a command that could not be started (for `--json`).
+fn not_started_report(
+    opts: &SessionOptions,
+    label: String,
+    argv: &[OsString],
+    mode: &str,
+) -> RunReport {
+    let command = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let meta = meta("run", opts, label, command, mode, 0);
+    crate::report::model::RunStats::new(opts.metric).report(
+        None,
+        &meta,
+        None,
+        crate::report::model::top_processes(0, []),
+        Vec::new(),
+    )
+}
+
+/// `memwarden watch`: watches running processes and their descendants, never signalling them.
+pub fn watch(
+    opts: &SessionOptions,
+    pids: &[u32],
+    duration: Option<std::time::Duration>,
+) -> Result<Outcome> {
+    let fs = ProcFs::default();
+    let mut buf = Vec::new();
+    let mut command = Vec::new();
+    for &pid in pids {
+        match fs.stat(pid, &mut buf) {
+            Ok(_) => command.push(fs.cmdline(pid, &mut buf).unwrap_or_default()),
+            Err(memwarden::sample::procfs::ReadError::Gone(_)) => {
+                bail!(WatchError(format!("no process with PID {pid}")))
+            }
+            Err(e) => bail!(WatchError(format!("cannot read process {pid}: {e}"))),
+        }
+    }
+    let label = opts.label.clone().unwrap_or_else(|| {
+        let words: Vec<OsString> = command
+            .first()
+            .map(|c| c.split(' ').map(OsString::from).collect())
+            .unwrap_or_default();
+        let base = default_label(&words);
+        if pids.len() > 1 {
+            format!("{base} (+{} more)", pids.len() - 1)
+        } else {
+            base
+        }
+    });
+    let membership = Membership::Descendants(Descendants {
+        roots: pids.to_vec(),
+        ..Default::default()
+    });
+    let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
+    let mem_total = memwarden::sample::machine::MachineReader::open()
+        .and_then(|mut m| m.read())
+        .map_or(0, |m| m.mem_total_bytes);
+    let meta = meta("watch", opts, label, command, "process-tree", mem_total);
+    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let mut session = Session::new(sampler, opts.metric, recorder, opts.quiet);
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    session.event(kind::START, format!("watching pid {}", list.join(", ")));
+
+    // Signals end the watch; nothing is ever forwarded to the watched processes.
+    let (wake_tx, wake_rx) = unbounded();
+    let _signals = signals::start(Children::default(), Arc::new(AtomicI32::new(0)), wake_tx)
+        .context("cannot install signal handlers")?;
+    let until = duration.map(|d| Instant::now() + d);
+    let mut stopped_by = None;
+    let mut tick_at = Instant::now();
+    loop {
+        let sample = session.tick()?;
+        if sample.tree.processes == 0 {
+            session.event(kind::EXIT, "every watched process has exited");
+            break;
+        }
+        tick_at = next_tick(tick_at, opts.interval);
+        if let Some(until) = until {
+            if tick_at > until {
+                session.event(kind::STOP, "the watch duration has passed");
+                break;
+            }
+        }
+        match wake_rx.recv_deadline(tick_at) {
+            Ok(Wake::Signal(sig)) => {
+                session.event(
+                    kind::SIGNAL,
+                    format!("{} ended the watch", signal_name(sig)),
+                );
+                stopped_by = Some("interrupt".to_string());
+                break;
+            }
+            Ok(Wake::Exited(..)) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
+        }
+    }
+    let end = RunEnd {
+        ended_unix_ms: unix_ms(),
+        duration_s: session.now(),
+        exit: None,
+        stopped_by,
+        status: exit::OK,
+        peak_bytes: session.peak_bytes(),
+        verdict: None,
+    };
+    let report = session.finish(&meta, end);
+    Ok(Outcome {
+        report,
+        status: exit::OK,
+        stored_in,
+    })
+}
+
+/// A PID given to `watch` that cannot be watched (a usage error, exit 2).
+#[derive(Debug)]
+pub struct WatchError(pub String);
+
+impl std::fmt::Display for WatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WatchError {}

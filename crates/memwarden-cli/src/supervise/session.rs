@@ -1,0 +1,151 @@
+//! One recorded session of sampling, shared by `run` and `watch`: take a sample, fold it into
+//! the report's figures, hand it to the store, keep the events.
+
+use std::time::Duration;
+
+use memwarden::sample::{ProcessSample, ProcessSummary, Sample, SampleError, Sampler};
+
+use crate::record::{kind, Event, RunEnd, RunMeta};
+use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
+use crate::store::writer::{Record, Recorder};
+
+/// How often the largest processes' readings are recorded (per-process rows), at most.
+const PROCESS_ROWS_EVERY: f64 = 1.0;
+/// How often the live processes' summaries are saved, so a killed memwarden leaves them behind.
+const SUMMARIES_EVERY: f64 = 10.0;
+
+/// A session of sampling with its record.
+pub struct Session {
+    sampler: Sampler,
+    stats: RunStats,
+    recorder: Recorder,
+    events: Vec<Event>,
+    exited: Vec<ProcessSummary>,
+    top_buf: Vec<ProcessSample>,
+    last_rows_t: f64,
+    last_summaries_t: f64,
+    quiet: bool,
+}
+
+impl Session {
+    /// A session over `sampler`, judged by `metric`, recorded by `recorder`.
+    pub fn new(sampler: Sampler, metric: Metric, recorder: Recorder, quiet: bool) -> Self {
+        Session {
+            sampler,
+            stats: RunStats::new(metric),
+            recorder,
+            events: Vec::new(),
+            exited: Vec::new(),
+            top_buf: Vec::with_capacity(TOP_PROCESSES),
+            last_rows_t: f64::NEG_INFINITY,
+            last_summaries_t: 0.0,
+            quiet,
+        }
+    }
+
+    /// Seconds since the session started.
+    pub fn now(&self) -> f64 {
+        self.sampler.start().elapsed().as_secs_f64()
+    }
+
+    /// The sampler (its tree, to stop it).
+    pub fn sampler_mut(&mut self) -> &mut Sampler {
+        &mut self.sampler
+    }
+
+    /// Takes a sample and records it.
+    pub fn tick(&mut self) -> Result<Sample, SampleError> {
+        let sample = self.sampler.sample()?;
+        self.stats.push(&sample);
+        self.recorder.send(Record::Sample(sample));
+        self.collect_exited();
+        if sample.t - self.last_rows_t >= PROCESS_ROWS_EVERY && sample.tree.processes > 0 {
+            self.last_rows_t = sample.t;
+            self.sampler.tree().top(TOP_PROCESSES, &mut self.top_buf);
+            self.recorder
+                .send(Record::Processes(sample.t, self.top_buf.clone()));
+        }
+        if sample.t - self.last_summaries_t >= SUMMARIES_EVERY {
+            self.last_summaries_t = sample.t;
+            self.save_live_summaries();
+        }
+        if let Some(failure) = self.recorder.take_failure() {
+            self.warn(&format!(
+                "cannot record this run: {failure}; monitoring goes on"
+            ));
+            self.events
+                .push(Event::new(sample.t, kind::STORE_ERROR, failure));
+        }
+        Ok(sample)
+    }
+
+    /// Records an event now.
+    pub fn event(&mut self, kind: &str, detail: impl Into<String>) {
+        let event = Event::new(self.now(), kind, detail);
+        self.recorder.send(Record::Event(event.clone()));
+        self.events.push(event);
+    }
+
+    /// Prints a warning on stderr (unless quiet).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("memwarden: {message}");
+        }
+    }
+
+    /// Peak of the run's metric so far.
+    pub fn peak_bytes(&self) -> u64 {
+        self.stats.peak_bytes()
+    }
+
+    fn collect_exited(&mut self) {
+        for p in self.sampler.tree_mut().drain_exited() {
+            self.recorder.send(Record::Process(p.clone()));
+            self.exited.push(p);
+        }
+        // Only the largest exited processes can make the report's table: keep memory bounded
+        // however many short-lived processes the tree runs.
+        if self.exited.len() > 8 * TOP_PROCESSES {
+            self.exited
+                .sort_by_key(|p| std::cmp::Reverse(p.peak_anon_bytes));
+            self.exited.truncate(TOP_PROCESSES);
+        }
+    }
+
+    fn save_live_summaries(&self) {
+        for p in self.sampler.tree().summaries() {
+            self.recorder.send(Record::Process(p.clone()));
+        }
+    }
+
+    /// Ends the session: saves what is left, waits for the store, and builds the report.
+    pub fn finish(mut self, meta: &RunMeta, end: RunEnd) -> RunReport {
+        self.collect_exited();
+        self.save_live_summaries();
+        let run_id = self.recorder.run_id();
+        let tree = self.sampler.tree();
+        let processes = top_processes(tree.seen(), self.exited.iter().chain(tree.summaries()));
+        if let Some(loss) = self.recorder.finish(end.clone()) {
+            let detail = format!("{} records were not stored: {}", loss.records, loss.reason);
+            if !self.quiet {
+                eprintln!("memwarden: {detail}");
+            }
+            self.events
+                .push(Event::new(end.duration_s, kind::STORE_ERROR, detail));
+        }
+        self.stats
+            .report(run_id, meta, Some(&end), processes, self.events)
+    }
+}
+
+/// The first sample is taken right away, then one every `interval`; a sampler that falls
+/// behind skips ticks rather than bunching them.
+pub fn next_tick(previous: std::time::Instant, interval: Duration) -> std::time::Instant {
+    let next = previous + interval;
+    let now = std::time::Instant::now();
+    if next < now {
+        now
+    } else {
+        next
+    }
+}
