@@ -21,7 +21,7 @@ Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDE
 
 /// memwarden: watch a program and everything it spawns, record its memory, keep it contained.
 #[derive(Debug, Parser)]
-#[command(name = "memwarden", version, about, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "memwarden", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     /// The run database (default: $XDG_DATA_HOME/memwarden/memwarden.db)
     #[arg(long, global = true, env = "MEMWARDEN_DB", value_name = "PATH")]
@@ -41,6 +41,7 @@ pub enum Command {
     /// The command's stdin, stdout and stderr are its own; INT, TERM, HUP and QUIT sent to
     /// memwarden are forwarded to it.
     #[command(
+        override_usage = "memwarden run [OPTIONS] -- CMD [ARGS]...",
         after_help = "Example:\n  memwarden run --interval 100ms --label nightly -- python3 batch.py --workers 8"
     )]
     Run(RunArgs),
@@ -69,6 +70,10 @@ pub struct SamplingArgs {
     /// Also write the JSON report to FILE at the end ('-' for stdout)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// When memwarden stops processes: time between TERM and KILL
+    #[arg(long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
+    pub grace: Duration,
 
     /// Follow the tree by parent links even where a cgroup could be created
     #[arg(long)]
@@ -161,6 +166,10 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
         return Err(format!("'{s}' is shorter than the smallest interval, 10ms"));
     }
     Ok(d)
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {

@@ -33,9 +33,6 @@ pub struct SessionOptions {
     pub grace: Duration,
 }
 
-/// TERM → KILL delay when stopping the tree (DESIGN §3 `--grace`).
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-
 impl SessionOptions {
     /// Validates the shared options; `db` is `--db`/`MEMWARDEN_DB` if given.
     pub fn new(args: &SamplingArgs, db: Option<&Path>) -> Result<Self> {
@@ -51,7 +48,7 @@ impl SessionOptions {
             quiet: args.quiet,
             db,
             metric: Metric::Anon,
-            grace: DEFAULT_GRACE,
+            grace: args.grace,
         })
     }
 

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use memwarden::units::{format_bytes, format_rate, format_seconds};
 
 use super::model::RunReport;
+use crate::record::kind;
 use crate::store::RunRow;
 
 /// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
@@ -75,9 +76,15 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     }
     match (stored, report.run_id) {
         (Some(path), Some(id)) => {
+            let lost = report.events.iter().any(|e| e.kind == kind::STORE_ERROR);
+            let incomplete = if lost {
+                ", incomplete (see the store error above)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  stored   run {id} in {path} · see it with `memwarden report {id}`"
+                "  stored   run {id} in {path}{incomplete} · see it with `memwarden report {id}`"
             );
         }
         _ => {
