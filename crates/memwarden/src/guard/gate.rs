@@ -355,6 +355,15 @@ impl MemoryGate {
     /// Cancel-safe: dropping the future gives up the request's place in line. While only the
     /// system floor blocks it, it polls with a tokio timer, so the runtime needs its time
     /// driver (`enable_time`, on with `#[tokio::main]`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let gate = memwarden::guard::MemoryGate::new(1 << 30);
+    /// let permit = gate.acquire_async(256 << 20).await?;
+    /// assert_eq!(gate.in_use(), permit.bytes());
+    /// # Ok::<(), memwarden::guard::GateError>(())
+    /// # }).unwrap();
+    /// ```
     #[cfg(feature = "tokio")]
     pub async fn acquire_async(&self, bytes: u64) -> Result<Permit, GateError> {
         /// Leaves the line if the future is dropped while queued.

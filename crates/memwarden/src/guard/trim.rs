@@ -3,7 +3,10 @@
 //! glibc's `free` keeps freed small blocks in its arenas; it gives memory back only from the
 //! top of a heap, so one live block near the top pins everything below it. A cleanup that
 //! clears a map may therefore free nothing the kernel can see (S3: "stop button frees
-//! nothing"). `malloc_trim(0)` walks every arena and releases whole free pages anywhere.
+//! nothing"). `malloc_trim(0)` walks every arena and releases the whole pages of its free
+//! blocks wherever they lie, and the free top of the main heap. It does not shrink the free
+//! top of another thread's arena: big buffers freed there stay resident unless they were
+//! mapped on their own (see `M_MMAP_THRESHOLD` in mallopt(3)).
 
 /// Returns freed heap memory to the OS (glibc `malloc_trim(0)`); `true` if some was released.
 ///

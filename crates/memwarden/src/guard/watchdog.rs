@@ -273,6 +273,11 @@ impl Watchdog {
         self.shared.lock().latest
     }
 
+    /// The highest reading so far (as sampled: a spike between readings is not seen).
+    pub fn peak(&self) -> Option<Reading> {
+        self.shared.lock().peak
+    }
+
     /// The latest leak notice, once the judge has reported a leak.
     pub fn leak(&self) -> Option<LeakNotice> {
         self.shared.lock().leak.clone()
@@ -314,6 +319,7 @@ struct Shared {
 struct State {
     stop: bool,
     latest: Option<Reading>,
+    peak: Option<Reading>,
     leak: Option<LeakNotice>,
 }
 
@@ -367,7 +373,13 @@ impl Worker {
 
     /// Records a reading and runs the callbacks it triggers.
     fn take(&mut self, reading: Reading) {
-        self.shared.lock().latest = Some(reading);
+        {
+            let mut state = self.shared.lock();
+            state.latest = Some(reading);
+            if state.peak.map_or(true, |p| reading.bytes > p.bytes) {
+                state.peak = Some(reading);
+            }
+        }
         let mut ran = false;
         if self.warn.as_mut().is_some_and(|a| a.update(reading.bytes)) {
             ran |= call(&mut self.on_warn, &reading);
@@ -483,6 +495,9 @@ mod tests {
         wait_until("the callback", || calls.load(Ordering::SeqCst) == 1);
         let then = w.latest().unwrap().elapsed;
         wait_until("later readings", || w.latest().unwrap().elapsed > then);
+        // The peak never falls, so one read after a reading is at least that reading.
+        let latest = w.latest().unwrap();
+        assert!(w.peak().unwrap().bytes >= latest.bytes);
     }
 
     #[test]
