@@ -19,6 +19,7 @@ const FLOOR_REFRESH: Duration = Duration::from_millis(5);
 
 /// Why a permit was not granted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GateError {
     /// The request exceeds what the gate could ever admit at once: an error, not a hang.
     #[error(
@@ -532,8 +533,14 @@ impl fmt::Debug for Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.inner.lock().in_use -= self.bytes;
-        self.inner.wake();
+        let mut st = self.inner.lock();
+        st.in_use -= self.bytes;
+        // Every blocked request holds a ticket: with none in line there is nobody to wake.
+        let waiting = !st.queue.is_empty();
+        drop(st);
+        if waiting {
+            self.inner.wake();
+        }
     }
 }
 

@@ -79,6 +79,7 @@ fn machine_total() -> Result<u64, SetupError> {
 
 /// Why a [`Watchdog`] or a [`MemoryGate`] could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     /// A file needed to measure or to resolve a percentage could not be read.
     #[error("reading {what}: {source}")]
@@ -102,6 +103,16 @@ pub enum SetupError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Watchdog>();
+        send_sync::<MemoryGate>();
+        send_sync::<Permit>();
+        send_sync::<GateError>();
+        send_sync::<SetupError>();
+    }
 
     #[test]
     fn references_resolve() {

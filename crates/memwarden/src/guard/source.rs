@@ -10,6 +10,7 @@ use crate::sample::tree::{Cadence, Membership, ProcessTree};
 
 /// What a [`Watchdog`](super::Watchdog) watches.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub enum Watched {
     /// This process's anonymous memory: resident minus shared pages (one `pread` of a held
     /// `/proc/self/statm` per sample), plus swap (from `status`, about once a second).
@@ -81,7 +82,12 @@ impl Source {
     pub(crate) fn read(&mut self, t: f64) -> Option<u64> {
         match self {
             Source::Own(own) => own.read(),
-            Source::Tree { tree, .. } => tree.refresh(t).ok().map(|totals| totals.anon_bytes),
+            Source::Tree { tree, .. } => {
+                let totals = tree.refresh(t).ok();
+                // Nobody reads the exited processes' summaries here; unread they would pile up.
+                tree.drain_exited();
+                totals.map(|totals| totals.anon_bytes)
+            }
             Source::Cgroup(cg) => cg.usage_bytes(),
         }
     }

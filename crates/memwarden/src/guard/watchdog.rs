@@ -354,16 +354,22 @@ impl Worker {
                 self.take(Reading { elapsed, bytes });
             }
             // Fixed rate; after a slow callback, start afresh rather than catch up in a burst.
-            next += self.interval;
             let now = Instant::now();
-            if next < now {
-                next = now + self.interval;
-            }
+            let wait = match next.checked_add(self.interval) {
+                Some(n) if n >= now => {
+                    next = n;
+                    n - now
+                }
+                _ => {
+                    next = now.checked_add(self.interval).unwrap_or(now);
+                    self.interval
+                }
+            };
             let state = self.shared.lock();
             let (state, _) = self
                 .shared
                 .wake
-                .wait_timeout_while(state, next - now, |s| !s.stop)
+                .wait_timeout_while(state, wait, |s| !s.stop)
                 .unwrap_or_else(PoisonError::into_inner);
             if state.stop {
                 return;
@@ -428,6 +434,19 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn a_long_interval_still_stops_at_once() {
+        let w = Watchdog::builder().interval(Duration::MAX).spawn().unwrap();
+        wait_until("the first reading", || w.latest().is_some());
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            drop(w);
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("drop did not wake the sleeping watchdog");
     }
 
     #[test]
