@@ -92,6 +92,8 @@ pub struct ProcessTree {
     exited: Vec<ProcessSummary>,
     page_size: u64,
     proc_dir: Option<OwnedFd>,
+    loadavg: Option<File>,
+    last_pid: Option<u32>,
     dirbuf: Vec<u8>,
     buf: Vec<u8>,
     statm_buf: [u8; 256],
@@ -116,6 +118,8 @@ impl ProcessTree {
             exited: Vec::new(),
             page_size: rustix::param::page_size() as u64,
             proc_dir: None,
+            loadavg: None,
+            last_pid: None,
             dirbuf: Vec::with_capacity(64 * 1024),
             buf: Vec::with_capacity(4096),
             statm_buf: [0; 256],
@@ -205,7 +209,14 @@ impl ProcessTree {
             Membership::Cgroup(cg) => cg
                 .read_pids(&mut self.listed)
                 .map_err(|e| SampleError::Listing(cg.dir().join("cgroup.procs"), e))?,
-            Membership::Descendants(_) => self.list_proc()?,
+            Membership::Descendants(_) => {
+                // Without a fork anywhere since the last listing there is nothing new to find;
+                // members that left are found by reading them.
+                if !self.forked_since_listing() {
+                    return Ok(());
+                }
+                self.list_proc()?
+            }
         }
         let pass = self.pass;
         let mut listed = std::mem::take(&mut self.listed);
@@ -335,6 +346,27 @@ impl ProcessTree {
         self.held -= usize::from(t.statm.is_some());
         if t.summary.exited {
             self.exited.push(t.summary);
+        }
+    }
+
+    /// Whether any process or thread was created since the last listing: the last PID the
+    /// kernel handed out (the last field of `/proc/loadavg`) has moved. One `pread` of a held
+    /// file instead of listing every process of the machine.
+    fn forked_since_listing(&mut self) -> bool {
+        if self.loadavg.is_none() {
+            self.loadavg = File::open(self.fs.root().join("loadavg")).ok();
+        }
+        let last = self.loadavg.as_ref().and_then(|f| {
+            let n = procfs::read_held(f, &mut self.statm_buf).ok()?;
+            let text = std::str::from_utf8(&self.statm_buf[..n]).ok()?;
+            text.split_ascii_whitespace().last()?.parse::<u32>().ok()
+        });
+        match last {
+            Some(pid) if self.last_pid == Some(pid) => false,
+            _ => {
+                self.last_pid = last;
+                true
+            }
         }
     }
 
