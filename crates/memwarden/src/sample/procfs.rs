@@ -177,6 +177,19 @@ pub fn parse_status(buf: &[u8]) -> Option<Status> {
     Some(status)
 }
 
+/// The `Name:` of a `status` file (the command name, escaped as status escapes it).
+///
+/// ```
+/// use memwarden::sample::procfs::status_name;
+/// assert_eq!(status_name(b"Name:\tpython3\nUmask:\t0022\n"), Some(&b"python3"[..]));
+/// ```
+pub fn status_name(buf: &[u8]) -> Option<&[u8]> {
+    let line = buf
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"Name:"))?;
+    Some(line[5..].trim_ascii())
+}
+
 /// Parses `Pss:` from `/proc/PID/smaps_rollup`, in bytes.
 pub fn parse_smaps_rollup(buf: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(buf).ok()?;

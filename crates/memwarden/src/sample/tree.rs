@@ -69,6 +69,10 @@ impl Cadence {
 #[derive(Debug)]
 struct Tracked {
     statm: Option<File>,
+    /// The command name as last seen, to notice an exec.
+    comm: String,
+    /// Samples in which it was read.
+    reads: u32,
     mark: u32,
     fresh: bool,
     now: ProcessSample,
@@ -323,6 +327,8 @@ impl ProcessTree {
             pid,
             Tracked {
                 statm,
+                comm: stat.comm,
+                reads: 0,
                 mark: self.pass,
                 fresh: true,
                 now: ProcessSample {
@@ -427,13 +433,32 @@ impl ProcessTree {
                 continue;
             }
             let first = tr.fresh;
+            // The second reading too: a process first seen between its fork and its exec has
+            // usually executed by then, and its command is read again below.
+            let young = tr.reads < 2;
+            tr.reads = tr.reads.saturating_add(1);
             let now = &mut tr.now;
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
             let phase = u64::from(pid) + index;
-            if first || phase % slow_every == 0 {
+            if young || phase % slow_every == 0 {
                 if let Ok(status) = self.fs.status(pid, &mut self.buf) {
                     now.swap_bytes = status.swap_bytes;
                     now.threads = status.threads;
+                    // A new name means the process executed another program since it was
+                    // first seen (perhaps between its fork and its exec): read its command again.
+                    let renamed =
+                        procfs::status_name(&self.buf).is_some_and(|n| n != tr.comm.as_bytes());
+                    if renamed {
+                        tr.comm = String::from_utf8_lossy(
+                            procfs::status_name(&self.buf).unwrap_or_default(),
+                        )
+                        .into_owned();
+                        if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
+                            if !c.is_empty() {
+                                tr.summary.command = c;
+                            }
+                        }
+                    }
                 }
                 now.fds = self.fs.fd_count(pid).ok();
             }
