@@ -56,6 +56,8 @@ pub struct RunEnd {
     pub peak_bytes: u64,
     /// The final verdict, as JSON, once one exists.
     pub verdict: Option<serde_json::Value>,
+    /// Samples taken (the store may keep fewer rows once old samples are folded).
+    pub samples: u64,
 }
 
 /// Something that happened during a run, at a time.

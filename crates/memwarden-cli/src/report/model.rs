@@ -243,6 +243,11 @@ impl RunStats {
         self.max_alive = self.max_alive.max(u64::from(s.tree.processes));
     }
 
+    /// Samples pushed so far.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
     /// Peak of the metric so far, bytes.
     pub fn peak_bytes(&self) -> u64 {
         self.peak.0
@@ -271,7 +276,8 @@ impl RunStats {
             kind: meta.kind.clone(),
             started_at: meta.started_at.clone(),
             duration_s: end.map_or(0.0, |e| e.duration_s),
-            samples: self.samples,
+            // A stored run knows how many samples it took even after old rows were folded.
+            samples: end.map_or(self.samples, |e| e.samples.max(self.samples)),
             interval_s: meta.interval_s,
             exit: end.and_then(|e| e.exit),
             stopped_by: end.and_then(|e| e.stopped_by.clone()),

@@ -2,6 +2,7 @@
 //! Writing during a run goes through [`writer::Recorder`] so sampling never waits on disk;
 //! reading for `ls` and `report` is here.
 
+mod fold;
 mod schema;
 pub mod writer;
 
@@ -264,7 +265,7 @@ impl Store {
 
 const RUN_COLUMNS: &str = "SELECT id, kind, label, command, host, started_at, started_unix_ms,
     interval_s, mode, metric, mem_total_bytes, options, ended_unix_ms, duration_s, exit_code,
-    exit_signal, stopped_by, status, peak_bytes, verdict FROM runs";
+    exit_signal, stopped_by, status, peak_bytes, verdict, samples FROM runs";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
@@ -306,6 +307,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
                 status: r.get::<_, Option<i64>>(17)?.unwrap_or(0) as u8,
                 peak_bytes: r.get::<_, Option<i64>>(18)?.unwrap_or(0) as u64,
                 verdict: Some(json(19)?).filter(|v| !v.is_null()),
+                samples: r.get::<_, Option<i64>>(20)?.unwrap_or(0) as u64,
             })
         }
     };

@@ -80,6 +80,8 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT NOT NULL
     );
     CREATE INDEX events_run ON events(run_id, at_s);",
+    // 2: the number of samples taken, kept apart from the rows left after folding.
+    "ALTER TABLE runs ADD COLUMN samples INTEGER;",
 ];
 
 /// The schema version this build writes.

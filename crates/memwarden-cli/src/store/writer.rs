@@ -14,6 +14,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
 use rusqlite::{params, Transaction};
 
+use super::fold::Folder;
 use super::Store;
 use crate::record::{Event, RunEnd};
 
@@ -154,23 +155,32 @@ impl Recorder {
 
 fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Health) {
     let mut batch: Vec<Record> = Vec::with_capacity(1024);
+    let mut folder = Folder::default();
     let mut deadline = Instant::now() + BATCH_WINDOW;
     loop {
         let ended = match rx.recv_deadline(deadline) {
             Ok(record) => {
                 let end = matches!(record, Record::End(_));
                 batch.push(record);
-                // Take whatever else is already waiting.
+                // Take whatever else is already waiting; the end, if sent, is the last record.
                 batch.extend(rx.try_iter());
-                end || batch.iter().any(|r| matches!(r, Record::End(_)))
+                end || matches!(batch.last(), Some(Record::End(_)))
             }
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
         if ended || Instant::now() >= deadline {
             if !batch.is_empty() {
+                let latest = batch.iter().rev().find_map(|r| match r {
+                    Record::Sample(s) => Some(s.t),
+                    _ => None,
+                });
                 if let Err(e) = write_batch(&mut store, run_id, &batch) {
                     health.fail(describe(&e), batch.len() as u64);
+                } else if let Some(t) = latest {
+                    if let Err(e) = folder.maybe_fold(&store.conn, run_id, t) {
+                        health.fail(format!("folding old samples: {}", describe(&e)), 0);
+                    }
                 }
                 batch.clear();
             }
@@ -277,7 +287,8 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
         Record::End(end) => {
             tx.prepare_cached(
                 "UPDATE runs SET ended_unix_ms = ?2, duration_s = ?3, exit_code = ?4,
-                    exit_signal = ?5, stopped_by = ?6, status = ?7, peak_bytes = ?8, verdict = ?9
+                    exit_signal = ?5, stopped_by = ?6, status = ?7, peak_bytes = ?8, verdict = ?9,
+                    samples = ?10
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -290,6 +301,7 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
                 end.status,
                 end.peak_bytes as i64,
                 end.verdict.as_ref().map(|v| v.to_string()),
+                end.samples as i64,
             ])?;
         }
     }

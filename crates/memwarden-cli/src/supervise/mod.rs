@@ -208,6 +208,7 @@ pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
         status,
         peak_bytes: session.peak_bytes(),
         verdict: None,
+        samples: 0,
     };
     let report = session.finish(&meta, end);
     drop(placement);
@@ -400,6 +401,7 @@ pub fn watch(
         status: exit::OK,
         peak_bytes: session.peak_bytes(),
         verdict: None,
+        samples: 0,
     };
     let report = session.finish(&meta, end);
     Ok(Outcome {

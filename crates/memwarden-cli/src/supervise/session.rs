@@ -119,7 +119,8 @@ impl Session {
     }
 
     /// Ends the session: saves what is left, waits for the store, and builds the report.
-    pub fn finish(mut self, meta: &RunMeta, end: RunEnd) -> RunReport {
+    pub fn finish(mut self, meta: &RunMeta, mut end: RunEnd) -> RunReport {
+        end.samples = self.stats.samples();
         self.collect_exited();
         self.save_live_summaries();
         let run_id = self.recorder.run_id();
