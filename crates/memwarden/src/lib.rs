@@ -3,10 +3,12 @@
 //! The library is the lean half of memwarden (no command line, no database, no HTTP):
 //! - [`sample`] reads a process tree and the machine from `/proc` and cgroups;
 //! - [`detect`] judges a `(t, value)` series: leak, stable, plateau or inconclusive;
+//! - [`trace`] reads recorded traces (CSV, psrecord, mprof) into such series;
 //! - [`units`] parses and prints sizes, percentages, durations and rates.
 
 #![warn(missing_docs)]
 
 pub mod detect;
 pub mod sample;
+pub mod trace;
 pub mod units;
