@@ -1,13 +1,18 @@
 //! Judging one window of floor points: is the floor rising, steadily, and fast enough?
 //!
 //! Steps, in order:
-//! 1. Sawtooth: if the floor points themselves still saw (regular big drops, the bucket being
-//!    shorter than a GC cycle), take the minimum of groups of consecutive points, each group
-//!    longer than the typical cycle, so only the floor of the saw is left.
-//! 2. Trend: Theil–Sen slope with its interval, Mann–Kendall significance.
-//! 3. Consistency: the early and the recent half must each rise, and the recent half at least
-//!    `min_half_ratio` as fast as the early one. One step up lies in one half only, so it is
-//!    never a leak; a plateau has a flat recent half; a staircase rises in both.
+//! 1. Sawtooth: if the floor points themselves still saw (two or more big drops: the bucket
+//!    is shorter than a GC cycle), take the minimum of groups of consecutive points, each
+//!    longer than the typical cycle, so only the bottoms of the teeth are left. A single big
+//!    drop leaves the window undecided: one tooth's floor cannot be told from its ramp.
+//! 2. Trend: Theil–Sen slope, Mann–Kendall significance (its variance widened for serially
+//!    correlated points, so memory that wanders with load is not taken for a trend).
+//! 3. Consistency: the early and the recent half must each rise at least `min_half_ratio` of
+//!    the whole window's slope, and neither more than 1/`min_half_ratio` times the other.
+//!    One step up lies in one half only, so it is never a leak; growth that is dying out
+//!    (a cache filling) or only just began fails the ratio; a line or a staircase passes.
+//! 4. Otherwise: `plateau` if the floor rose by more than the rate threshold allows over the
+//!    window and the last quarter is flat; `rising` (inconclusive) if it still rises; `stable`.
 
 use super::config::DetectorConfig;
 use super::stats;
