@@ -179,7 +179,6 @@ pub(crate) fn judge(
     }
     let significant = p_increasing < alpha;
     let r = config.min_half_ratio;
-    // Without a slope for each half (too few points) the window can be stable, not more.
     // Both halves rise about as fast as the whole: a line or a staircase, not one step, not
     // growth that only started lately, not growth that is dying out. Without a slope for each
     // half (too few points) the window can be stable, not more.
