@@ -4,10 +4,14 @@
 //! - [`guard`] keeps a program within its memory from the inside: a watchdog with threshold
 //!   callbacks, and a gate that admits work by memory;
 //! - [`sample`] reads a process tree and the machine from `/proc` and cgroups;
+//! - [`detect`] judges a `(t, value)` series: leak, stable, plateau or inconclusive;
+//! - [`trace`] reads recorded traces (CSV, psrecord, mprof) into such series;
 //! - [`units`] parses and prints sizes, percentages, durations and rates.
 
 #![warn(missing_docs)]
 
+pub mod detect;
 pub mod guard;
 pub mod sample;
+pub mod trace;
 pub mod units;

@@ -1,0 +1,164 @@
+//! What the detector concludes ([`Verdict`]) and how it prints the quantity it judges.
+
+use std::fmt;
+
+use crate::units::{format_bytes_f, format_rate};
+
+/// The four conclusions the detector can reach (DESIGN §3, JSON `verdict.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerdictKind {
+    /// The floor keeps rising, clearly and fast enough to matter.
+    Leak,
+    /// The floor does not rise by more than the minimum rate allows.
+    Stable,
+    /// The floor rose, then stopped rising (a cache filled, a pool grew to its size).
+    Plateau,
+    /// Not enough observation yet (too short, too few points, or a trend still taking shape).
+    Inconclusive,
+}
+
+impl VerdictKind {
+    /// The name used in JSON and text reports: `leak`, `stable`, `plateau`, `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Leak => "leak",
+            VerdictKind::Stable => "stable",
+            VerdictKind::Plateau => "plateau",
+            VerdictKind::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The detector's conclusion about one series, with the figures behind it.
+///
+/// Rates are in the series' units per second (bytes/s for memory, e.g. threads/s for counts).
+/// Times are on the clock the caller pushed (seconds since the run started, usually).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The conclusion.
+    pub kind: VerdictKind,
+    /// Trend of the floor (Theil–Sen slope), units per second; 0 when there is no trend yet.
+    pub growth_per_s: f64,
+    /// 95 % confidence interval of `growth_per_s`, `(low, high)`.
+    pub growth_ci_per_s: (f64, f64),
+    /// When `leak` was first called; once called, it stays called.
+    pub detected_at_s: Option<f64>,
+    /// Seconds until the trend reaches the limit given to
+    /// [`Detector::verdict_with_limit`](super::Detector::verdict_with_limit); only for a leak.
+    pub time_to_limit_s: Option<f64>,
+    /// The reason in plain words, e.g. "floor rose 41.0 MiB over 9m 00s, p<0.001; recent slope
+    /// 0.9x the early one".
+    pub reason: String,
+}
+
+/// What the series counts, so reasons print `41.0 MiB` or `12 threads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    /// Bytes, printed with binary units.
+    Bytes,
+    /// A count of things, printed with the given plural noun (`"threads"`, `"fds"`).
+    Count(&'static str),
+}
+
+impl Quantity {
+    /// An amount (or difference) in this quantity: `41.0 MiB`, `-3 threads`.
+    pub fn amount(self, v: f64) -> String {
+        match self {
+            Quantity::Bytes => format_bytes_f(v),
+            Quantity::Count(noun) => format!("{} {noun}", trim_number(v)),
+        }
+    }
+
+    /// A rate per second in this quantity, with the time unit that reads best: `1.2 MiB/min`.
+    pub fn rate(self, per_s: f64) -> String {
+        match self {
+            Quantity::Bytes => format_rate(per_s),
+            Quantity::Count(noun) => {
+                let a = per_s.abs();
+                let (v, unit) = if a >= 1.0 || a == 0.0 {
+                    (per_s, "s")
+                } else if a * 60.0 >= 1.0 {
+                    (per_s * 60.0, "min")
+                } else if a * 3600.0 >= 1.0 {
+                    (per_s * 3600.0, "h")
+                } else {
+                    (per_s * 86400.0, "day")
+                };
+                format!("{} {noun}/{unit}", trim_number(v))
+            }
+        }
+    }
+}
+
+/// Two significant decimals at most, no trailing zeros: `3`, `2.5`, `0.17`.
+fn trim_number(v: f64) -> String {
+    let s = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A p-value as a reason prints it: `p<0.001` below a thousandth, else `p=0.034`.
+pub(crate) fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "p<0.001".to_string()
+    } else {
+        format!("p={p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_their_json_names() {
+        let names: Vec<_> = [
+            VerdictKind::Leak,
+            VerdictKind::Stable,
+            VerdictKind::Plateau,
+            VerdictKind::Inconclusive,
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        assert_eq!(names, ["leak", "stable", "plateau", "inconclusive"]);
+    }
+
+    #[test]
+    fn bytes_print_with_binary_units() {
+        assert_eq!(Quantity::Bytes.amount(41.0 * 1024.0 * 1024.0), "41.0 MiB");
+        assert_eq!(Quantity::Bytes.rate(1024.0 * 1024.0 / 60.0), "1.0 MiB/min");
+    }
+
+    #[test]
+    fn counts_print_with_their_noun() {
+        let q = Quantity::Count("threads");
+        assert_eq!(q.amount(12.0), "12 threads");
+        assert_eq!(q.amount(-2.5), "-2.5 threads");
+        assert_eq!(q.rate(2.0), "2 threads/s");
+        assert_eq!(q.rate(0.5), "30 threads/min");
+        assert_eq!(q.rate(1.0 / 600.0), "6 threads/h");
+        assert_eq!(q.rate(0.0), "0 threads/s");
+    }
+
+    #[test]
+    fn p_values_print_plainly() {
+        assert_eq!(format_p(0.0001), "p<0.001");
+        assert_eq!(format_p(0.0342), "p=0.034");
+    }
+}
