@@ -50,6 +50,17 @@ pub enum Command {
         after_help = "Example:\n  memwarden watch --interval 10ms --duration 10s $(pgrep -f my-service)"
     )]
     Watch(WatchArgs),
+    /// Judge recorded traces: CSV (t_seconds,bytes...), psrecord logs, mprof .dat files
+    ///
+    /// The same leak detector as `run` and `watch` judges each file's memory floor. A CSV trace
+    /// needs a header naming a time column in seconds (t, t_*, *time*, *elapsed*, *second*) and
+    /// value columns; the value column is --column, else the first whose name contains anon,
+    /// else rss, else the second column. Rows with the value 0 (a process that has exited) are
+    /// skipped. psrecord's and mprof's MB are MiB, converted to bytes.
+    #[command(
+        after_help = "Example:\n  memwarden analyze --format json service-rss.csv mprofile_20261123.dat"
+    )]
+    Analyze(AnalyzeArgs),
     /// List recorded runs
     Ls(LsArgs),
     /// Show a recorded run's report (the last run by default)
@@ -82,6 +93,46 @@ pub struct SamplingArgs {
     /// Do not print the end-of-run summary on stderr
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// The memory figure reports and the leak verdict use: anon (RssAnon + swap summed over
+    /// the tree, what a leak grows), rss (resident, shared pages counted per process) or pss
+    #[arg(long, value_enum, default_value_t = MetricArg::Anon)]
+    pub metric: MetricArg,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
+}
+
+/// The memory figure to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Anonymous memory (RssAnon + swap), summed over the tree
+    Anon,
+    /// Resident memory, summed over the tree
+    Rss,
+    /// Proportional set size, summed over the tree (read about every 10 s)
+    Pss,
+}
+
+/// The leak detector's knobs (shared by `run`, `watch` and `analyze`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Leak detection")]
+pub struct DetectArgs {
+    /// Start-up time that is never judged (exactly DUR when given) [default: 5s, or 20% of the run when longer]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Observation needed after warm-up before a verdict other than inconclusive [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub judge_after: Option<Duration>,
+
+    /// Slowest growth of the memory floor called a leak [default: 10MiB/h]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub leak_rate: Option<f64>,
+
+    /// Slowest growth called a leak relative to the floor, in percent per hour [default: 2]
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub leak_relative: Option<f64>,
 }
 
 /// `memwarden run`.
@@ -89,6 +140,14 @@ pub struct SamplingArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub sampling: SamplingArgs,
+
+    /// Exit 122 when the command succeeded but a leak was called (a CI gate)
+    #[arg(long, help_heading = "Leak detection")]
+    pub fail_on_leak: bool,
+
+    /// Exit 122 when the command succeeded but its memory floor grew faster than RATE
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Leak detection")]
+    pub max_growth: Option<f64>,
 
     /// The command to run, after `--`
     #[arg(
@@ -113,6 +172,29 @@ pub struct WatchArgs {
     /// The processes to watch (their descendants are watched too)
     #[arg(required = true, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     pub pids: Vec<u32>,
+}
+
+/// `memwarden analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The traces to judge
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format: one JSON object per file (an array when there are several)
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// The value column of a CSV or psrecord trace, by name
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// Exit 122 when any trace is judged leaking (a CI gate)
+    #[arg(long)]
+    pub fail_on_leak: bool,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 /// Output formats of `ls`.
@@ -172,6 +254,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
 }
 
+fn parse_rate(s: &str) -> Result<f64, String> {
+    units::parse_rate(s).map_err(|e| e.to_string())
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage like 2 or 0.5"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("'{s}' must be zero or more"));
+    }
+    Ok(v)
+}
+
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     let d = units::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
@@ -203,6 +301,28 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("10ms"), "{err}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn documented_detector_defaults_are_the_real_ones() {
+        let d = memwarden::detect::DetectorConfig::default();
+        let mut run = Cli::command().find_subcommand("run").unwrap().clone();
+        let help = run.render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let expect = [
+            format!(
+                "[default: {}s, or {}% of the run",
+                d.warmup_s,
+                d.warmup_fraction * 100.0
+            ),
+            format!("[default: {}s]", d.min_span_s),
+            format!("[default: {}]", d.min_relative_rate_per_h * 100.0),
+        ];
+        for e in expect {
+            assert!(help.contains(&e), "help should say {e}");
+        }
+        assert_eq!(units::parse_rate("10MiB/h").unwrap(), d.min_rate_per_s);
+        assert!(help.contains("[default: 10MiB/h]"));
     }
 
     #[test]

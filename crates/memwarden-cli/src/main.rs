@@ -1,7 +1,9 @@
 //! The `memwarden` command: parse, validate, supervise or read the store, report, exit.
 
+mod analyze;
 mod cli;
 mod exit;
+mod judge;
 mod options;
 mod record;
 mod report;
@@ -23,11 +25,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let db = cli.db.as_deref();
     let result = match &cli.command {
-        Command::Run(args) => SessionOptions::new(&args.sampling, db)
-            .and_then(|opts| finish_session(&opts, supervise::run(&opts, &args.command))),
+        Command::Run(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
+            let gates = supervise::Gates {
+                fail_on_leak: args.fail_on_leak,
+                max_growth: args.max_growth,
+            };
+            finish_session(&opts, supervise::run(&opts, &gates, &args.command))
+        }),
         Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
         }),
+        Command::Analyze(args) => analyze(args),
         Command::Ls(args) => ls(db, args.format),
         Command::Report(args) => report(db, args),
     };
@@ -60,6 +68,38 @@ fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) ->
         }
     }
     Ok(outcome.status)
+}
+
+fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
+    let config = options::detector_config(&args.detect);
+    let results = analyze::run(&args.files, args.column.as_deref(), &config);
+    let mut status = exit::OK;
+    let mut reports = Vec::new();
+    for result in results {
+        match result {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("memwarden: {e:#}");
+                status = exit::FAILURE;
+            }
+        }
+    }
+    let text = match args.format {
+        ReportFormat::Text => reports
+            .iter()
+            .map(analyze::text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        ReportFormat::Json if reports.len() == 1 && args.files.len() == 1 => {
+            format!("{}\n", serde_json::to_string_pretty(&reports[0])?)
+        }
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
+    };
+    write_output(None, &text)?;
+    if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.kind == "leak") {
+        status = exit::GATE_FAILED;
+    }
+    Ok(status)
 }
 
 fn db_path(db: Option<&Path>) -> Result<std::path::PathBuf> {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::SamplingArgs;
+use crate::cli::{DetectArgs, MetricArg, SamplingArgs};
 use crate::report::model::Metric;
 use crate::report::text::shorten;
+use memwarden::detect::DetectorConfig;
 
 /// Options of a sampling session (`run` or `watch`).
 #[derive(Debug, Clone)]
@@ -31,6 +32,27 @@ pub struct SessionOptions {
     pub metric: Metric,
     /// Grace between TERM and KILL when memwarden stops processes.
     pub grace: Duration,
+    /// The memory leak detector's configuration.
+    pub detector: DetectorConfig,
+}
+
+/// The detector's configuration: its documented defaults, changed where the user said so.
+pub fn detector_config(args: &DetectArgs) -> DetectorConfig {
+    let mut c = DetectorConfig::default();
+    if let Some(w) = args.warmup {
+        c.warmup_s = w.as_secs_f64();
+        c.warmup_fraction = 0.0;
+    }
+    if let Some(j) = args.judge_after {
+        c.min_span_s = j.as_secs_f64();
+    }
+    if let Some(r) = args.leak_rate {
+        c.min_rate_per_s = r;
+    }
+    if let Some(p) = args.leak_relative {
+        c.min_relative_rate_per_h = p / 100.0;
+    }
+    c
 }
 
 impl SessionOptions {
@@ -47,7 +69,12 @@ impl SessionOptions {
             no_cgroup: args.no_cgroup,
             quiet: args.quiet,
             db,
-            metric: Metric::Anon,
+            metric: match args.metric {
+                MetricArg::Anon => Metric::Anon,
+                MetricArg::Rss => Metric::Rss,
+                MetricArg::Pss => Metric::Pss,
+            },
+            detector: detector_config(&args.detect),
             grace: args.grace,
         })
     }
@@ -59,6 +86,10 @@ impl SessionOptions {
             "metric": self.metric.name(),
             "no_cgroup": self.no_cgroup,
             "grace": memwarden::units::format_seconds(self.grace.as_secs_f64()),
+            "warmup_s": self.detector.warmup_s,
+            "judge_after_s": self.detector.min_span_s,
+            "leak_rate_bytes_per_s": self.detector.min_rate_per_s,
+            "leak_relative_pct_per_h": self.detector.min_relative_rate_per_h * 100.0,
         })
     }
 }
@@ -75,7 +106,13 @@ pub fn default_label(argv: &[OsString]) -> String {
         .file_name()
         .map_or(first.clone(), |b| b.to_string_lossy().into_owned());
     let all: Vec<String> = std::iter::once(base).chain(words).collect();
-    shorten(&all.join(" "), 48)
+    // An inline script's newlines and indentation would make a label of many lines.
+    let one_line = all
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    shorten(&one_line, 48)
 }
 
 #[cfg(test)]
@@ -91,6 +128,8 @@ mod tests {
         );
         let long = default_label(&argv(&["sh", "-c", &"echo hello; ".repeat(20)]));
         assert_eq!(long.chars().count(), 48);
+        let inline = default_label(&argv(&["python3", "-c", "import x\nfor i in y:\n    f(i)"]));
+        assert_eq!(inline, "python3 -c import x for i in y: f(i)");
         assert!(long.ends_with('…'));
     }
 }

@@ -96,4 +96,8 @@ pub mod kind {
     pub const STOP: &str = "stop";
     /// The store could not record part of the run.
     pub const STORE_ERROR: &str = "store-error";
+    /// A resource's leak verdict changed.
+    pub const VERDICT: &str = "verdict";
+    /// A CI gate (`--fail-on-leak`, `--max-growth`) failed.
+    pub const GATE: &str = "gate";
 }

@@ -74,6 +74,9 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     if let Some(line) = verdict_line(report) {
         let _ = writeln!(out, "  verdict  {line}");
     }
+    for gate in report.events.iter().filter(|e| e.kind == kind::GATE) {
+        let _ = writeln!(out, "  gate     {} → exit {}", gate.detail, report.status);
+    }
     match (stored, report.run_id) {
         (Some(path), Some(id)) => {
             let lost = report.events.iter().any(|e| e.kind == kind::STORE_ERROR);

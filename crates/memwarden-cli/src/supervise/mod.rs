@@ -14,16 +14,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use memwarden::sample::cgroup::Cgroup;
 use memwarden::sample::procfs::ProcFs;
 use memwarden::sample::tree::{Cadence, Descendants, Membership};
 use memwarden::sample::Sampler;
 
 use crate::exit;
+use crate::judge::RunVerdict;
 use crate::options::{default_label, SessionOptions};
 use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
 use crate::report::model::RunReport;
 use crate::report::text::{shorten, signal_name};
 use crate::store::{writer::Recorder, Store};
+use memwarden::units::format_rate;
 use placement::{CgroupEnv, Placement};
 use session::{next_tick, Session};
 use signals::{Children, Wake};
@@ -96,7 +99,7 @@ fn unix_ms() -> i64 {
 }
 
 /// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
-pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
+pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
     let placement = if opts.no_cgroup {
@@ -173,7 +176,7 @@ pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
         .map_or(0, |m| m.mem_total_bytes);
     let meta = meta("run", opts, label, command.clone(), mode, mem_total);
     let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts.metric, recorder, opts.quiet);
+    let mut session = Session::new(sampler, opts, recorder, ambient_limit());
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -194,11 +197,18 @@ pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
     stop_leftovers(&mut session, placement.as_ref(), opts);
     session.tick()?;
 
-    let status = match (exit_info.code, exit_info.signal) {
+    let mut status = match (exit_info.code, exit_info.signal) {
         (_, Some(sig)) => exit::for_signal(sig),
         (Some(code), None) => code.clamp(0, 255) as u8,
         (None, None) => exit::INTERNAL,
     };
+    let verdict = session.verdict();
+    if status == exit::OK {
+        if let Some(failed) = gates.check(&verdict) {
+            session.event(kind::GATE, failed);
+            status = exit::GATE_FAILED;
+        }
+    }
     let duration_s = session.now();
     let end = RunEnd {
         ended_unix_ms: unix_ms(),
@@ -207,7 +217,7 @@ pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
         stopped_by: interrupted.then(|| "interrupt".to_string()),
         status,
         peak_bytes: session.peak_bytes(),
-        verdict: None,
+        verdict: Some(verdict.to_json()),
         samples: 0,
     };
     let report = session.finish(&meta, end);
@@ -217,6 +227,41 @@ pub fn run(opts: &SessionOptions, argv: &[OsString]) -> Result<Outcome> {
         status,
         stored_in,
     })
+}
+
+/// CI gates of `run`: fail (exit 122) a command that succeeded but leaked.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    /// Fail when any leak was called.
+    pub fail_on_leak: bool,
+    /// Fail when the memory floor grew faster than this, bytes per second.
+    pub max_growth: Option<f64>,
+}
+
+impl Gates {
+    /// Why the run fails its gates, if it does.
+    fn check(&self, v: &RunVerdict) -> Option<String> {
+        if self.fail_on_leak && v.kind == "leak" {
+            return Some(format!(
+                "--fail-on-leak: {} leaks ({})",
+                v.resource, v.reason
+            ));
+        }
+        let max = self.max_growth?;
+        // An inconclusive trend is not a measurement of growth: too short to judge.
+        (v.memory_kind != "inconclusive" && v.growth_bytes_per_s > max).then(|| {
+            format!(
+                "--max-growth: the memory floor grew {}, more than {}",
+                format_rate(v.growth_bytes_per_s),
+                format_rate(max)
+            )
+        })
+    }
+}
+
+/// The memory limit of the cgroup memwarden runs in, if any: a cap the tree lives under too.
+fn ambient_limit() -> Option<u64> {
+    Cgroup::of_process(std::process::id())?.limit_bytes()
 }
 
 /// Samples at the interval until the command's own exit is reported.
@@ -356,7 +401,7 @@ pub fn watch(
         .map_or(0, |m| m.mem_total_bytes);
     let meta = meta("watch", opts, label, command, "process-tree", mem_total);
     let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts.metric, recorder, opts.quiet);
+    let mut session = Session::new(sampler, opts, recorder, ambient_limit());
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     session.event(kind::START, format!("watching pid {}", list.join(", ")));
 

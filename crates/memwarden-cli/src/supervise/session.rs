@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample, SampleError, Sampler};
 
+use crate::judge::{describe, Judges, RunVerdict};
+use crate::options::SessionOptions;
 use crate::record::{kind, Event, RunEnd, RunMeta};
-use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
+use crate::report::model::{top_processes, RunReport, RunStats, TOP_PROCESSES};
 use crate::store::writer::{Record, Recorder};
 
 /// How often the largest processes' readings are recorded (per-process rows), at most.
@@ -18,6 +20,9 @@ const SUMMARIES_EVERY: f64 = 10.0;
 pub struct Session {
     sampler: Sampler,
     stats: RunStats,
+    judges: Judges,
+    /// The tightest known cap on the tree's memory, for time-to-limit.
+    limit: Option<u64>,
     recorder: Recorder,
     events: Vec<Event>,
     exited: Vec<ProcessSummary>,
@@ -28,11 +33,19 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session over `sampler`, judged by `metric`, recorded by `recorder`.
-    pub fn new(sampler: Sampler, metric: Metric, recorder: Recorder, quiet: bool) -> Self {
+    /// A session over `sampler`, measured and judged as `opts` says, recorded by `recorder`.
+    pub fn new(
+        sampler: Sampler,
+        opts: &SessionOptions,
+        recorder: Recorder,
+        limit: Option<u64>,
+    ) -> Self {
+        let (metric, quiet) = (opts.metric, opts.quiet);
         Session {
             sampler,
             stats: RunStats::new(metric),
+            judges: Judges::new(metric, opts.detector.clone()),
+            limit,
             recorder,
             events: Vec::new(),
             exited: Vec::new(),
@@ -58,6 +71,11 @@ impl Session {
         let sample = self.sampler.sample()?;
         self.stats.push(&sample);
         self.recorder.send(Record::Sample(sample));
+        for change in self.judges.push(&sample) {
+            let event = Event::new(sample.t, kind::VERDICT, describe(&change));
+            self.recorder.send(Record::Event(event.clone()));
+            self.events.push(event);
+        }
         self.collect_exited();
         if sample.t - self.last_rows_t >= PROCESS_ROWS_EVERY && sample.tree.processes > 0 {
             self.last_rows_t = sample.t;
@@ -93,6 +111,11 @@ impl Session {
         }
     }
 
+    /// The run's verdict now.
+    pub fn verdict(&self) -> RunVerdict {
+        self.judges.verdict(self.limit)
+    }
+
     /// Peak of the run's metric so far.
     pub fn peak_bytes(&self) -> u64 {
         self.stats.peak_bytes()
@@ -121,6 +144,9 @@ impl Session {
     /// Ends the session: saves what is left, waits for the store, and builds the report.
     pub fn finish(mut self, meta: &RunMeta, mut end: RunEnd) -> RunReport {
         end.samples = self.stats.samples();
+        if end.verdict.is_none() {
+            end.verdict = Some(self.verdict().to_json());
+        }
         self.collect_exited();
         self.save_live_summaries();
         let run_id = self.recorder.run_id();

@@ -1,0 +1,226 @@
+//! Where the verdict is decided for a run: the library's leak detector applied to the tree's
+//! memory (in the run's metric) and to its threads, descriptors and processes, so a leak of
+//! connections or tasks is called as such (S5), and the verdict that reports carry.
+
+use std::collections::BTreeMap;
+
+use memwarden::detect::{Detector, DetectorConfig, Verdict, VerdictKind};
+use memwarden::sample::Sample;
+use serde::Serialize;
+
+use crate::report::model::Metric;
+
+/// The resources judged besides memory, with the noun their counts print with.
+const COUNTS: [(&str, &str); 3] = [
+    ("threads", "threads"),
+    ("fds", "fds"),
+    ("processes", "processes"),
+];
+
+/// One detector per resource, fed sample by sample.
+pub struct Judges {
+    metric: Metric,
+    memory: Detector,
+    counts: [Detector; 3],
+    kinds: [VerdictKind; 4],
+    /// The last sample with a live process: where time-to-limit projects from.
+    last: Option<Sample>,
+}
+
+/// A change of one resource's verdict, worth an event.
+pub struct Change {
+    /// `memory`, `threads`, `fds` or `processes`.
+    pub resource: &'static str,
+    /// The new verdict.
+    pub verdict: Verdict,
+}
+
+impl Judges {
+    /// Judges for a run measured by `metric`, the memory detector configured by `memory`.
+    /// The counts are judged on the same clock (warm-up, observation, significance) with
+    /// their own minimum rates.
+    pub fn new(metric: Metric, memory: DetectorConfig) -> Self {
+        let counts = COUNTS.map(|(_, noun)| {
+            let rates = DetectorConfig::for_count(noun);
+            Detector::new(DetectorConfig {
+                quantity: rates.quantity,
+                min_rate_per_s: rates.min_rate_per_s,
+                min_relative_rate_per_h: rates.min_relative_rate_per_h,
+                ..memory.clone()
+            })
+        });
+        Judges {
+            metric,
+            memory: Detector::new(memory),
+            counts,
+            kinds: [VerdictKind::Inconclusive; 4],
+            last: None,
+        }
+    }
+
+    /// Feeds one sample; returns the resources whose verdict changed. Samples of an empty
+    /// tree are not fed: a command that has exited is not a memory drop.
+    pub fn push(&mut self, s: &Sample) -> Vec<Change> {
+        if s.tree.processes == 0 {
+            return Vec::new();
+        }
+        self.last = Some(*s);
+        self.memory.push(s.t, self.metric.of(s) as f64);
+        let values = [s.tree.threads, s.tree.fds, u64::from(s.tree.processes)];
+        for (d, v) in self.counts.iter_mut().zip(values) {
+            d.push(s.t, v as f64);
+        }
+        let detectors = std::iter::once(("memory", &self.memory))
+            .chain(COUNTS.iter().map(|c| c.0).zip(self.counts.iter()));
+        let mut changes = Vec::new();
+        for ((resource, d), kind) in detectors.zip(self.kinds.iter_mut()) {
+            let verdict = d.verdict();
+            if verdict.kind != *kind {
+                *kind = verdict.kind;
+                changes.push(Change { resource, verdict });
+            }
+        }
+        changes
+    }
+
+    /// The run's verdict now. `limit` is the tightest known cap on the tree's memory
+    /// (`--limit`, a cgroup limit); the machine's available memory is always one.
+    pub fn verdict(&self, limit: Option<u64>) -> RunVerdict {
+        let machine = self
+            .last
+            .map(|s| self.metric.of(&s) + s.machine.mem_available_bytes);
+        let limit = match (limit, machine) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let memory = self.memory.verdict_with_limit(limit.map(|l| l as f64));
+        let resources: BTreeMap<&'static str, ResourceVerdict> = COUNTS
+            .iter()
+            .zip(&self.counts)
+            .map(|((name, _), d)| (*name, ResourceVerdict::from(&d.verdict())))
+            .collect();
+        let mut leaking: Vec<&str> = Vec::new();
+        let mut reasons = Vec::new();
+        if memory.kind == VerdictKind::Leak {
+            leaking.push("memory");
+            reasons.push(memory.reason.clone());
+        }
+        for (name, r) in &resources {
+            if r.kind == VerdictKind::Leak.as_str() {
+                leaking.push(name);
+                reasons.push(format!("{name}: {}", r.reason));
+            }
+        }
+        let detected_at_s = std::iter::once(memory.detected_at_s)
+            .chain(resources.values().map(|r| r.detected_at_s))
+            .flatten()
+            .reduce(f64::min);
+        let (kind, resource, reason) = if leaking.is_empty() {
+            (memory.kind, "memory".to_string(), memory.reason.clone())
+        } else {
+            if memory.kind != VerdictKind::Leak {
+                reasons.push(format!("memory {}: {}", memory.kind, memory.reason));
+            }
+            (VerdictKind::Leak, leaking.join(", "), reasons.join("; "))
+        };
+        RunVerdict {
+            kind: kind.as_str(),
+            resource,
+            metric: self.metric.name().to_string(),
+            growth_bytes_per_s: memory.growth_per_s,
+            growth_ci_bytes_per_s: [memory.growth_ci_per_s.0, memory.growth_ci_per_s.1],
+            detected_at_s,
+            time_to_limit_s: memory.time_to_limit_s,
+            limit_bytes: limit,
+            reason,
+            memory_kind: memory.kind.as_str(),
+            resources,
+        }
+    }
+}
+
+/// The verdict of a run, as reports carry it (DESIGN §3 `verdict`, with more fields).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunVerdict {
+    /// `leak` when any resource leaks, else the memory verdict.
+    pub kind: &'static str,
+    /// What leaks (`memory`, `threads`, `fds`, `processes`, comma-separated), or `memory`.
+    pub resource: String,
+    /// The memory figure judged (`anon`, `rss`, `pss`, or a trace's column).
+    pub metric: String,
+    /// Growth of the memory floor, bytes per second.
+    pub growth_bytes_per_s: f64,
+    /// Its 95 % confidence interval.
+    pub growth_ci_bytes_per_s: [f64; 2],
+    /// When a leak was first called (any resource).
+    pub detected_at_s: Option<f64>,
+    /// Seconds until a leaking memory floor reaches `limit_bytes`.
+    pub time_to_limit_s: Option<f64>,
+    /// The nearest limit: `--limit`, a cgroup limit, or what the machine has available.
+    pub limit_bytes: Option<u64>,
+    /// The reason in plain words.
+    pub reason: String,
+    /// The memory verdict on its own.
+    pub memory_kind: &'static str,
+    /// Threads, descriptors and processes, each judged like memory.
+    pub resources: BTreeMap<&'static str, ResourceVerdict>,
+}
+
+impl RunVerdict {
+    /// The verdict on a single series (a trace's column), with no other resources judged.
+    pub fn of_series(v: &Verdict, metric: &str) -> Self {
+        RunVerdict {
+            kind: v.kind.as_str(),
+            resource: "memory".to_string(),
+            metric: metric.to_string(),
+            growth_bytes_per_s: v.growth_per_s,
+            growth_ci_bytes_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
+            detected_at_s: v.detected_at_s,
+            time_to_limit_s: v.time_to_limit_s,
+            limit_bytes: None,
+            reason: v.reason.clone(),
+            memory_kind: v.kind.as_str(),
+            resources: BTreeMap::new(),
+        }
+    }
+
+    /// The verdict as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a verdict always serializes")
+    }
+}
+
+/// The verdict on one counted resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceVerdict {
+    /// `leak`, `stable`, `plateau` or `inconclusive`.
+    pub kind: &'static str,
+    /// Growth of the count's floor, per second.
+    pub growth_per_s: f64,
+    /// Its 95 % confidence interval.
+    pub growth_ci_per_s: [f64; 2],
+    /// When a leak was first called.
+    pub detected_at_s: Option<f64>,
+    /// The reason in plain words.
+    pub reason: String,
+}
+
+impl From<&Verdict> for ResourceVerdict {
+    fn from(v: &Verdict) -> Self {
+        ResourceVerdict {
+            kind: v.kind.as_str(),
+            growth_per_s: v.growth_per_s,
+            growth_ci_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
+            detected_at_s: v.detected_at_s,
+            reason: v.reason.clone(),
+        }
+    }
+}
+
+/// One line for an event when a verdict changes: "memory: leak — floor rose …".
+pub fn describe(change: &Change) -> String {
+    format!(
+        "{}: {} — {}",
+        change.resource, change.verdict.kind, change.verdict.reason
+    )
+}
