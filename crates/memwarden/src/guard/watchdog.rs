@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::alarm::Alarm;
 use super::source::{Source, Watched};
 use super::{trim, Reference, SetupError};
+use crate::detect::{Detector, DetectorConfig, VerdictKind};
 use crate::units::Threshold;
 
 /// One measurement taken by a [`Watchdog`].
@@ -34,13 +35,23 @@ pub struct LeakNotice {
 /// Judges from the stream of readings whether the watched memory leaks.
 ///
 /// Fed every reading as `(seconds since start, bytes)`; returns `Some` once it judges a leak.
-/// A closure `FnMut(f64, u64) -> Option<LeakNotice>` is a judge. memwarden's streaming
-/// detector plugs in here.
-// TODO(detect): implement LeakJudge for detect::Detector (push(t, bytes), then map a `leak`
-// verdict to a LeakNotice) and make it the default judge when `on_leak` is set without one.
+/// A closure `FnMut(f64, u64) -> Option<LeakNotice>` is a judge, and so is memwarden's
+/// streaming [`Detector`].
 pub trait LeakJudge: Send {
     /// Takes one reading; `Some` when the memory is judged to leak.
     fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice>;
+}
+
+/// The streaming detector as a judge: it reports the leak it calls (a call is never withdrawn).
+impl LeakJudge for Detector {
+    fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice> {
+        self.push(t, bytes as f64);
+        let v = self.verdict();
+        (v.kind == VerdictKind::Leak).then(|| LeakNotice {
+            growth_bytes_per_s: v.growth_per_s,
+            reason: v.reason,
+        })
+    }
 }
 
 impl<F> LeakJudge for F
@@ -140,7 +151,9 @@ impl WatchdogBuilder {
         self
     }
 
-    /// Runs on the watchdog thread the first time the judge reports a leak.
+    /// Runs on the watchdog thread the first time the judge reports a leak. Without a
+    /// [`leak_judge`](Self::leak_judge), the streaming detector with its default
+    /// configuration judges.
     pub fn on_leak(mut self, f: impl FnMut(&LeakNotice, &Reading) + Send + 'static) -> Self {
         self.on_leak = Some(Box::new(f));
         self
@@ -183,7 +196,12 @@ impl WatchdogBuilder {
             critical: alarm(self.critical),
             on_warn: self.on_warn,
             on_critical: self.on_critical,
-            judge: self.judge,
+            // Asking to hear of a leak without naming a judge means the standard detector.
+            judge: self.judge.or_else(|| {
+                self.on_leak.is_some().then(|| {
+                    Box::new(Detector::new(DetectorConfig::default())) as Box<dyn LeakJudge>
+                })
+            }),
             on_leak: self.on_leak,
             trim: self.trim,
             shared: Arc::new(Shared::default()),
@@ -397,7 +415,6 @@ impl Worker {
         {
             ran |= call(&mut self.on_critical, &reading);
         }
-        // TODO(detect): the leak seam. Everything the detector needs is this one call.
         if let Some(judge) = self.judge.as_mut() {
             if let Some(notice) = judge.judge(reading.elapsed.as_secs_f64(), reading.bytes) {
                 let first = self.shared.lock().leak.replace(notice.clone()).is_none();
@@ -425,6 +442,27 @@ fn call(f: &mut Option<Callback>, reading: &Reading) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_detector_is_a_judge_that_never_withdraws_a_leak() {
+        let mut judge: Box<dyn LeakJudge> = Box::new(Detector::new(DetectorConfig::default()));
+        // 1 MiB/s, one reading a second: called well within three minutes, and kept.
+        let mut first = None;
+        for i in 0..180u64 {
+            let notice = judge.judge(i as f64, (64 << 20) + (i << 20));
+            if notice.is_some() && first.is_none() {
+                first = Some(i);
+            }
+            if first.is_some() {
+                let n = notice.expect("a leak call stays");
+                assert!(
+                    (n.growth_bytes_per_s - (1 << 20) as f64).abs() < 1e4,
+                    "{n:?}"
+                );
+            }
+        }
+        assert!(first.is_some(), "a steady leak was not called");
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
