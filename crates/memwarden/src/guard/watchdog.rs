@@ -47,7 +47,7 @@ impl LeakJudge for Detector {
     fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice> {
         self.push(t, bytes as f64);
         let v = self.verdict();
-        (v.kind == VerdictKind::Leak).then(|| LeakNotice {
+        (v.kind == VerdictKind::Leak).then_some(LeakNotice {
             growth_bytes_per_s: v.growth_per_s,
             reason: v.reason,
         })
