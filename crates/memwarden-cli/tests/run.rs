@@ -145,6 +145,12 @@ fn daemons_are_seen_then_stopped(mode: &[&str], expect_mode: &str) {
         stop["detail"].as_str().unwrap().contains("1 needed KILL"),
         "{stop}"
     );
+    // The stored run tells the same story, the leftovers' teardown included.
+    let stored = lab.run(&["report", "--format", "json"]);
+    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
+    for field in ["memory", "resources", "verdict", "samples"] {
+        assert_eq!(stored[field], r[field], "{field}");
+    }
 }
 
 #[test]

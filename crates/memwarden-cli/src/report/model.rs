@@ -64,7 +64,7 @@ pub struct MemoryReport {
     pub metric: String,
     /// At the first sample with a live process.
     pub start_bytes: u64,
-    /// At the last sample with a live process.
+    /// At the last sample with a live process before the command exited.
     pub end_bytes: u64,
     /// The highest.
     pub peak_bytes: u64,
@@ -194,6 +194,7 @@ pub struct RunStats {
     max_alive: u64,
     min_available: u64,
     max_psi: Option<f64>,
+    command_ended: bool,
 }
 
 impl RunStats {
@@ -212,6 +213,7 @@ impl RunStats {
             max_alive: 0,
             min_available: u64::MAX,
             max_psi: None,
+            command_ended: false,
         }
     }
 
@@ -233,7 +235,9 @@ impl RunStats {
         if self.first.is_none() {
             self.first = Some(*s);
         }
-        self.last = Some(*s);
+        if !self.command_ended {
+            self.last = Some(*s);
+        }
         if value > self.peak.0 {
             self.peak = (value, s.t);
         }
@@ -241,6 +245,12 @@ impl RunStats {
         self.peak_threads = self.peak_threads.max(s.tree.threads);
         self.peak_fds = self.peak_fds.max(s.tree.fds);
         self.max_alive = self.max_alive.max(u64::from(s.tree.processes));
+    }
+
+    /// From now on, samples count toward peaks but not toward the run's end figures: the
+    /// command has exited and what follows is its leftovers being stopped.
+    pub fn command_ended(&mut self) {
+        self.command_ended = true;
     }
 
     /// Samples pushed so far.

@@ -194,6 +194,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         child::reclaim_terminal();
     }
     session.event(kind::EXIT, describe_exit(exit_info));
+    session.command_ended();
     stop_leftovers(&mut session, placement.as_ref(), opts);
     session.tick()?;
 

@@ -23,6 +23,7 @@ pub struct Session {
     judges: Judges,
     /// The tightest known cap on the tree's memory, for time-to-limit.
     limit: Option<u64>,
+    command_ended: bool,
     recorder: Recorder,
     events: Vec<Event>,
     exited: Vec<ProcessSummary>,
@@ -46,6 +47,7 @@ impl Session {
             stats: RunStats::new(metric),
             judges: Judges::new(metric, opts.detector.clone()),
             limit,
+            command_ended: false,
             recorder,
             events: Vec::new(),
             exited: Vec::new(),
@@ -71,7 +73,13 @@ impl Session {
         let sample = self.sampler.sample()?;
         self.stats.push(&sample);
         self.recorder.send(Record::Sample(sample));
-        for change in self.judges.push(&sample) {
+        // The verdict is about the command's life, not its leftovers being stopped.
+        let changes = if self.command_ended {
+            Vec::new()
+        } else {
+            self.judges.push(&sample)
+        };
+        for change in changes {
             let event = Event::new(sample.t, kind::VERDICT, describe(&change));
             self.recorder.send(Record::Event(event.clone()));
             self.events.push(event);
@@ -95,6 +103,13 @@ impl Session {
                 .push(Event::new(sample.t, kind::STORE_ERROR, failure));
         }
         Ok(sample)
+    }
+
+    /// The command has exited: later samples (its leftovers) no longer count toward the
+    /// verdict or the end figures, only toward peaks.
+    pub fn command_ended(&mut self) {
+        self.command_ended = true;
+        self.stats.command_ended();
     }
 
     /// Records an event now.
