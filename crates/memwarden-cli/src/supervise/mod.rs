@@ -273,17 +273,13 @@ fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &S
     let outcome = stop::stop_tree(
         session.sampler_mut().tree_mut(),
         placement,
-        opts.grace,
+        &stop::StopPlan::grace(opts.grace),
         || start + clock.elapsed().as_secs_f64(),
     );
-    let mut detail = format!(
-        "stopped the leftovers: {} sent TERM, {} needed KILL",
-        outcome.termed, outcome.killed
+    session.event(
+        kind::STOP,
+        format!("stopped the leftovers: {}", outcome.describe()),
     );
-    if outcome.survivors > 0 {
-        detail.push_str(&format!(", {} could not be stopped", outcome.survivors));
-    }
-    session.event(kind::STOP, detail);
 }
 
 fn describe_exit(x: ExitInfo) -> String {
