@@ -17,6 +17,7 @@ const SUMMARIES_EVERY: f64 = 10.0;
 /// A session of sampling with its record.
 pub struct Session {
     sampler: Sampler,
+    metric: Metric,
     stats: RunStats,
     recorder: Recorder,
     events: Vec<Event>,
@@ -24,6 +25,9 @@ pub struct Session {
     top_buf: Vec<ProcessSample>,
     last_rows_t: f64,
     last_summaries_t: f64,
+    last_recorded_t: f64,
+    peak_rss: u64,
+    peak_cgroup: u64,
     quiet: bool,
 }
 
@@ -32,6 +36,7 @@ impl Session {
     pub fn new(sampler: Sampler, metric: Metric, recorder: Recorder, quiet: bool) -> Self {
         Session {
             sampler,
+            metric,
             stats: RunStats::new(metric),
             recorder,
             events: Vec::new(),
@@ -39,6 +44,9 @@ impl Session {
             top_buf: Vec::with_capacity(TOP_PROCESSES),
             last_rows_t: f64::NEG_INFINITY,
             last_summaries_t: 0.0,
+            last_recorded_t: f64::NEG_INFINITY,
+            peak_rss: 0,
+            peak_cgroup: 0,
             quiet,
         }
     }
@@ -56,6 +64,42 @@ impl Session {
     /// Takes a sample and records it.
     pub fn tick(&mut self) -> Result<Sample, SampleError> {
         let sample = self.sampler.sample()?;
+        self.record(sample);
+        Ok(sample)
+    }
+
+    /// Takes a sample, and records it when `every` has passed since the last recorded one or
+    /// when it raises a peak. Near a polled limit samples come every few milliseconds; the
+    /// record keeps the base rate (a week near a limit must not fill the disk), yet every
+    /// peak is kept, so the report's peaks are the highest readings memwarden took.
+    pub fn tick_every(&mut self, every: Duration) -> Result<Sample, SampleError> {
+        let sample = self.sampler.sample()?;
+        // Ticks are never early, but the clock is read a little after the wake-up: a margin
+        // keeps a base-rate tick from being skipped for a few microseconds.
+        let due = sample.t - self.last_recorded_t >= every.as_secs_f64() * 0.9;
+        let peak = self.stats.peak_bytes() < self.stats_metric(&sample)
+            || sample.tree.rss_bytes > self.peak_rss
+            || sample.cgroup_bytes.unwrap_or(0) > self.peak_cgroup;
+        if due || peak {
+            self.record(sample);
+        } else {
+            self.collect_exited();
+        }
+        Ok(sample)
+    }
+
+    fn stats_metric(&self, sample: &Sample) -> u64 {
+        if sample.tree.processes == 0 {
+            0
+        } else {
+            self.metric.of(sample)
+        }
+    }
+
+    fn record(&mut self, sample: Sample) {
+        self.last_recorded_t = sample.t;
+        self.peak_rss = self.peak_rss.max(sample.tree.rss_bytes);
+        self.peak_cgroup = self.peak_cgroup.max(sample.cgroup_bytes.unwrap_or(0));
         self.stats.push(&sample);
         self.recorder.send(Record::Sample(sample));
         self.collect_exited();
@@ -76,7 +120,6 @@ impl Session {
             self.events
                 .push(Event::new(sample.t, kind::STORE_ERROR, failure));
         }
-        Ok(sample)
     }
 
     /// Records an event now.
@@ -91,6 +134,11 @@ impl Session {
         if !self.quiet {
             eprintln!("memwarden: {message}");
         }
+    }
+
+    /// The run's id in the store, when it is recorded.
+    pub fn run_id(&self) -> Option<i64> {
+        self.recorder.run_id()
     }
 
     /// Peak of the run's metric so far.
