@@ -477,9 +477,10 @@ impl Guard {
                 session.event(
                     kind::GUARD,
                     format!(
-                        "the kernel's peak charge for the run's cgroup: {} (limit {})",
+                        "the kernel's peak charge for the run's cgroup: {} ({peak} bytes; \
+                         limit {} bytes)",
                         format_bytes(peak),
-                        format_bytes(k.bytes())
+                        k.bytes()
                     ),
                 );
             }
