@@ -21,7 +21,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Daemonizes a TERM-ignoring grandchild (double fork + setsid), then allocates 32 MiB chunks
-/// as fast as it can, forever.
+/// as fast as it can — up to 1.5 GiB, far past any limit here, so that a limit that failed
+/// fails the test (exit 99) rather than the machine.
 const HOG: &str = r#"
 import os, signal, sys, time
 pidfile = sys.argv[1]
@@ -37,8 +38,9 @@ if os.fork() == 0:
 while not os.path.exists(pidfile):
     time.sleep(0.01)
 chunks = []
-while True:
+while len(chunks) < 48:
     chunks.append(bytearray(32 << 20))
+os._exit(99)
 "#;
 
 fn events_of<'a>(r: &'a serde_json::Value, kind: &str) -> Vec<&'a str> {
@@ -448,9 +450,10 @@ fn a_system_floor_above_what_is_available_stops_the_tree_at_once() {
 fn watch_acts_only_when_asked_and_then_stops_the_watched_tree() {
     let _heavy = one_at_a_time();
     let lab = Lab::new();
+    // Grows to 1 GiB at most (far past the limit), then waits to be stopped.
     lab.script(
         "grow.py",
-        "import time\nl = []\nwhile True:\n    l.append(bytearray(8 << 20))\n    time.sleep(0.01)\n",
+        "import time\nl = []\nwhile len(l) < 128:\n    l.append(bytearray(8 << 20))\n    time.sleep(0.01)\ntime.sleep(60)\n",
     );
     let mut hog = std::process::Command::new("python3")
         .arg(lab.path("grow.py"))
@@ -458,7 +461,11 @@ fn watch_acts_only_when_asked_and_then_stops_the_watched_tree() {
         .unwrap();
     let pid = hog.id().to_string();
     let (out, r) = lab.run_json(&["watch", "--limit", "200MiB", "--grace", "1s", &pid]);
-    assert_eq!(out.status.code(), Some(121), "{}", stderr(&out));
+    if out.status.code() != Some(121) {
+        let _ = hog.kill();
+        let _ = hog.wait();
+        panic!("the watched hog was not stopped: {}", stderr(&out));
+    }
     assert_eq!(r["stopped_by"], "limit");
     assert!(stderr(&out).contains("polling --limit"), "{}", stderr(&out));
     let status = hog.wait().unwrap();
