@@ -6,17 +6,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use memwarden::units;
+use memwarden::units::{self, Threshold};
+
+use crate::supervise::action::Action;
 
 const EXAMPLES: &str = "\
 Examples:
   memwarden run -- python3 batch.py          watch a command and its whole tree, record the run
   memwarden run --interval 100ms --json out.json -- make test
   memwarden watch --duration 10m 4242        watch a running process and its descendants
+  memwarden run --limit 4GiB --warn 3GiB --on-warn signal:USR1 -- python3 bot.py
+                                             ask the program to clean up at 3 GiB, stop it at 4 GiB
   memwarden ls                               recorded runs, newest last
   memwarden report                           the last run's report again (--format json)
 
-Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); durations 250ms, 2s, 5m, 1h.
+Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); percentages 75% (of the cgroup limit
+memwarden runs under, else of RAM); durations 250ms, 2s, 5m, 1h.
 Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDEN_DB says otherwise.";
 
 /// memwarden: watch a program and everything it spawns, record its memory, keep it contained.
@@ -37,7 +42,9 @@ pub enum Command {
     /// Start a command, watch its whole process tree until it exits, record the run
     ///
     /// memwarden's exit status is the command's own (128+N when a signal N ended it),
-    /// 126/127 when it cannot be executed / is not found, 125 when memwarden itself failed.
+    /// 121 when memwarden stopped the tree for memory (--limit, --system-floor, --pressure),
+    /// 124 at --timeout, 126/127 when it cannot be executed / is not found, 125 when memwarden
+    /// itself failed.
     /// The command's stdin, stdout and stderr are its own; INT, TERM, HUP and QUIT sent to
     /// memwarden are forwarded to it.
     #[command(
@@ -45,7 +52,10 @@ pub enum Command {
         after_help = "Example:\n  memwarden run --interval 100ms --label nightly -- python3 batch.py --workers 8"
     )]
     Run(RunArgs),
-    /// Watch processes that already run, and their descendants, without touching them
+    /// Watch processes that already run, and their descendants, acting on them only when told
+    ///
+    /// The watched processes are never signalled unless --limit, --warn, --system-floor,
+    /// --pressure or --timeout is given; --duration only ends the watch.
     #[command(
         after_help = "Example:\n  memwarden watch --interval 10ms --duration 10s $(pgrep -f my-service)"
     )]
@@ -101,6 +111,9 @@ pub struct SamplingArgs {
 
     #[command(flatten)]
     pub detect: DetectArgs,
+
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 /// The memory figure to judge.
@@ -133,6 +146,45 @@ pub struct DetectArgs {
     /// Slowest growth called a leak relative to the floor, in percent per hour [default: 2]
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub leak_relative: Option<f64>,
+}
+
+/// Containment, shared by `run` and `watch`. `watch` acts on the watched processes only when
+/// one of these is given.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Containment")]
+pub struct GuardArgs {
+    /// Hard cap for the whole tree: a kernel limit where the run has a cgroup of its own,
+    /// else polled (the interval shrinks near it); reaching it stops the tree (exit 121)
+    #[arg(long, value_name = "SIZE|PCT", value_parser = parse_threshold)]
+    pub limit: Option<Threshold>,
+
+    /// Warn when the tree's memory reaches this: run the --on-warn actions, once per crossing
+    /// (again only after it falls below 90 % of it)
+    #[arg(long, value_name = "SIZE|PCT", value_parser = parse_threshold)]
+    pub warn: Option<Threshold>,
+
+    /// What a warning does (repeatable; default log): log, signal:NAME (to the command),
+    /// signal-tree:NAME (to every process), exec:PROGRAM ARGS... (a hook, no shell; words split
+    /// as a shell would, quotes kept; MEMWARDEN_* variables in its environment)
+    #[arg(long, value_name = "ACTION", value_parser = Action::parse, requires = "warn")]
+    pub on_warn: Vec<Action>,
+
+    /// Stop the tree when the machine's available memory falls below this (a share of RAM,
+    /// or a size), as earlyoom does for the whole machine
+    #[arg(long, value_name = "PCT|SIZE", value_parser = parse_threshold)]
+    pub system_floor: Option<Threshold>,
+
+    /// Stop the tree when memory pressure (PSI `full avg10`, percent) reaches this
+    #[arg(long, value_name = "FULL_AVG10", value_parser = parse_pressure)]
+    pub pressure: Option<f64>,
+
+    /// Stop the tree after this long (exit 124, as timeout(1))
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub timeout: Option<Duration>,
+
+    /// How long an exec: hook may run before it is killed
+    #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_positive_duration)]
+    pub hook_timeout: Duration,
 }
 
 /// `memwarden run`.
@@ -278,6 +330,22 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    units::parse_threshold(s).map_err(|e| e.to_string())
+}
+
+fn parse_pressure(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage of time stalled, like 10 or 12.5"))?;
+    if !(v > 0.0 && v <= 100.0) {
+        return Err(format!("'{s}' must be above 0 and at most 100"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +391,48 @@ mod tests {
         }
         assert_eq!(units::parse_rate("10MiB/h").unwrap(), d.min_rate_per_s);
         assert!(help.contains("[default: 10MiB/h]"));
+    }
+
+    #[test]
+    fn containment_values_are_checked_before_anything_starts() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["memwarden", "run"];
+            args.extend(extra);
+            args.extend(["--", "true"]);
+            Cli::try_parse_from(args)
+        };
+        let cli = parse(&[
+            "--limit",
+            "400MiB",
+            "--warn",
+            "80%",
+            "--on-warn",
+            "signal:USR1",
+            "--on-warn",
+            "exec:sh -c 'echo hi'",
+            "--timeout",
+            "2s",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        let g = &run.sampling.guard;
+        assert_eq!(g.limit, Some(Threshold::Bytes(400 << 20)));
+        assert_eq!(g.warn, Some(Threshold::Percent(80.0)));
+        assert_eq!(g.on_warn.len(), 2);
+        assert_eq!(g.timeout, Some(Duration::from_secs(2)));
+        for (bad, says) in [
+            (&["--limit", "lots"][..], "--limit"),
+            (&["--warn", "1G", "--on-warn", "mail"][..], "signal:NAME"),
+            (&["--on-warn", "log"][..], "--warn"),
+            (&["--pressure", "200"][..], "at most 100"),
+            (&["--timeout", "0s"][..], "longer than zero"),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(says), "{bad:?}: {err}");
+        }
     }
 
     #[test]

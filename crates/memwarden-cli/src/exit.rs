@@ -1,6 +1,6 @@
 //! Every exit status memwarden gives, in one place (DESIGN §3).
 
-// The memory-stop, gate and timeout statuses are given by later parts of `run`.
+// The gate status is given by a later part of `run` (the CI gates).
 #![allow(dead_code)]
 
 /// The run went as it should (or a non-`run` command succeeded).

@@ -43,7 +43,8 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("memwarden: {e:#}");
-            let usage = e.downcast_ref::<supervise::WatchError>().is_some();
+            let usage = e.downcast_ref::<supervise::WatchError>().is_some()
+                || e.downcast_ref::<options::UsageError>().is_some();
             ExitCode::from(match (&cli.command, usage) {
                 (_, true) => exit::USAGE,
                 (Command::Run(_) | Command::Watch(_), false) => exit::INTERNAL,

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use memwarden::units::{format_seconds, Threshold};
 use serde_json::json;
 
-use crate::cli::{DetectArgs, MetricArg, SamplingArgs};
+use crate::cli::{DetectArgs, GuardArgs, MetricArg, SamplingArgs};
 use crate::report::model::Metric;
 use crate::report::text::shorten;
+use crate::supervise::action::Action;
 use memwarden::detect::DetectorConfig;
 
 /// Options of a sampling session (`run` or `watch`).
@@ -34,6 +36,8 @@ pub struct SessionOptions {
     pub grace: Duration,
     /// The memory leak detector's configuration.
     pub detector: DetectorConfig,
+    /// Limits, warnings and their actions, the system floor, the timeout.
+    pub guard: GuardOptions,
 }
 
 /// The detector's configuration: its documented defaults, changed where the user said so.
@@ -53,6 +57,93 @@ pub fn detector_config(args: &DetectArgs) -> DetectorConfig {
         c.min_relative_rate_per_h = p / 100.0;
     }
     c
+}
+
+/// Containment options, checked against each other.
+#[derive(Debug, Clone, Default)]
+pub struct GuardOptions {
+    /// `--limit`.
+    pub limit: Option<Threshold>,
+    /// `--warn`.
+    pub warn: Option<Threshold>,
+    /// `--on-warn` (`log` when `--warn` is given alone).
+    pub on_warn: Vec<Action>,
+    /// `--system-floor`.
+    pub system_floor: Option<Threshold>,
+    /// `--pressure`, percent.
+    pub pressure: Option<f64>,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--hook-timeout`.
+    pub hook_timeout: Duration,
+}
+
+/// A combination of options that cannot work, found before anything starts (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl GuardOptions {
+    /// Checks `args`; `psi` says whether this kernel reports memory pressure.
+    pub fn new(args: &GuardArgs, psi: bool) -> Result<Self, UsageError> {
+        if let (Some(warn), Some(limit)) = (args.warn, args.limit) {
+            let above = match (warn, limit) {
+                (Threshold::Bytes(w), Threshold::Bytes(l)) => w >= l,
+                (Threshold::Percent(w), Threshold::Percent(l)) => w >= l,
+                // Mixed forms are compared once percentages are resolved, at the start.
+                _ => false,
+            };
+            if above {
+                return Err(UsageError(format!(
+                    "--warn {warn} must be below --limit {limit}: the warning is the chance to \
+                     clean up before the stop"
+                )));
+            }
+        }
+        if args.pressure.is_some() && !psi {
+            return Err(UsageError(
+                "--pressure needs PSI, which this kernel does not report \
+                 (/proc/pressure/memory is missing: a kernel before 4.20, or booted with psi=0); \
+                 use --system-floor instead"
+                    .into(),
+            ));
+        }
+        let mut on_warn = args.on_warn.clone();
+        if on_warn.is_empty() && args.warn.is_some() {
+            on_warn.push(Action::Log);
+        }
+        Ok(GuardOptions {
+            limit: args.limit,
+            warn: args.warn,
+            on_warn,
+            system_floor: args.system_floor,
+            pressure: args.pressure,
+            timeout: args.timeout,
+            hook_timeout: args.hook_timeout,
+        })
+    }
+
+    /// Whether anything may act on the tree (`watch` never signals without it).
+    pub fn acts(&self) -> bool {
+        self.limit.is_some()
+            || self.warn.is_some()
+            || self.system_floor.is_some()
+            || self.pressure.is_some()
+            || self.timeout.is_some()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let text = |t: Option<Threshold>| t.map(|t| t.to_string());
+        json!({
+            "limit": text(self.limit),
+            "warn": text(self.warn),
+            "on_warn": self.on_warn.iter().map(Action::to_string).collect::<Vec<_>>(),
+            "system_floor": text(self.system_floor),
+            "pressure": self.pressure,
+            "timeout": self.timeout.map(|t| format_seconds(t.as_secs_f64())),
+            "hook_timeout": format_seconds(self.hook_timeout.as_secs_f64()),
+        })
+    }
 }
 
 impl SessionOptions {
@@ -76,16 +167,18 @@ impl SessionOptions {
             },
             detector: detector_config(&args.detect),
             grace: args.grace,
+            guard: GuardOptions::new(&args.guard, Path::new("/proc/pressure/memory").exists())?,
         })
     }
 
     /// The options as recorded with the run.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
-            "interval": memwarden::units::format_seconds(self.interval.as_secs_f64()),
+            "interval": format_seconds(self.interval.as_secs_f64()),
             "metric": self.metric.name(),
             "no_cgroup": self.no_cgroup,
-            "grace": memwarden::units::format_seconds(self.grace.as_secs_f64()),
+            "grace": format_seconds(self.grace.as_secs_f64()),
+            "guard": self.guard.to_json(),
             "warmup_s": self.detector.warmup_s,
             "judge_after_s": self.detector.min_span_s,
             "leak_rate_bytes_per_s": self.detector.min_rate_per_s,
@@ -118,6 +211,39 @@ pub fn default_label(argv: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn guard_args(args: &[&str]) -> GuardArgs {
+        use clap::Parser;
+        let mut all = vec!["memwarden", "run"];
+        all.extend(args);
+        all.extend(["--", "true"]);
+        match crate::cli::Cli::try_parse_from(all).unwrap().command {
+            crate::cli::Command::Run(r) => r.sampling.guard,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_warning_must_come_before_the_limit() {
+        let err =
+            GuardOptions::new(&guard_args(&["--limit", "1G", "--warn", "2G"]), true).unwrap_err();
+        assert!(err.to_string().contains("must be below --limit"), "{err}");
+        let err =
+            GuardOptions::new(&guard_args(&["--limit", "50%", "--warn", "50%"]), true).unwrap_err();
+        assert!(err.to_string().contains("must be below"), "{err}");
+        let ok =
+            GuardOptions::new(&guard_args(&["--limit", "1G", "--warn", "900M"]), true).unwrap();
+        assert_eq!(ok.on_warn, vec![Action::Log], "log is the default action");
+        assert!(ok.acts());
+        assert!(!GuardOptions::new(&guard_args(&[]), true).unwrap().acts());
+    }
+
+    #[test]
+    fn pressure_without_psi_is_refused_with_the_alternative() {
+        let err = GuardOptions::new(&guard_args(&["--pressure", "10"]), false).unwrap_err();
+        assert!(err.to_string().contains("--system-floor"), "{err}");
+        assert!(GuardOptions::new(&guard_args(&["--pressure", "10"]), true).is_ok());
+    }
 
     #[test]
     fn labels_are_short_and_readable() {

@@ -100,4 +100,22 @@ pub mod kind {
     pub const VERDICT: &str = "verdict";
     /// A CI gate (`--fail-on-leak`, `--max-growth`) failed.
     pub const GATE: &str = "gate";
+    /// What guards the run (limits, floor, timeout) and how, as set up at the start.
+    pub const GUARD: &str = "guard";
+    /// The tree reached the `--warn` threshold.
+    pub const WARN: &str = "warn";
+    /// The tree fell back below the warning's re-arm level.
+    pub const REARM: &str = "rearm";
+    /// memwarden acted on a crossing: logged, sent a signal, started a hook (or could not).
+    pub const ACTION: &str = "action";
+    /// A hook ended (its status), or was killed at its timeout.
+    pub const HOOK: &str = "hook";
+    /// The tree reached `--limit`, or the kernel acted at it.
+    pub const LIMIT: &str = "limit";
+    /// The kernel's OOM killer killed processes in the run's cgroup.
+    pub const OOM_KILL: &str = "oom-kill";
+    /// The machine's available memory or pressure passed `--system-floor` / `--pressure`.
+    pub const SYSTEM_FLOOR: &str = "system-floor";
+    /// `--timeout` passed.
+    pub const TIMEOUT: &str = "timeout";
 }

@@ -1,8 +1,13 @@
 //! Supervising a tree: start the command (or attach to running processes), place it, sample it
 //! until it ends, stop what it leaves behind, and hand back the report and the exit status.
 
+pub mod action;
 pub mod child;
+mod guard;
+mod hook;
+mod limit;
 pub mod placement;
+mod policy;
 mod session;
 pub mod signals;
 pub mod stop;
@@ -26,6 +31,7 @@ use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
 use crate::report::model::RunReport;
 use crate::report::text::{shorten, signal_name};
 use crate::store::{writer::Recorder, Store};
+use guard::{Guard, GuardSetup, Roots};
 use memwarden::units::format_rate;
 use placement::{CgroupEnv, Placement};
 use session::{next_tick, Session};
@@ -102,16 +108,22 @@ fn unix_ms() -> i64 {
 pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
-    let placement = if opts.no_cgroup {
-        None
+    let mem_total = memwarden::sample::machine::MachineReader::open()
+        .and_then(|mut m| m.read())
+        .map_or(0, |m| m.mem_total_bytes);
+    // Percentages are of the cgroup memwarden runs under: read it before the run's own group
+    // exists (memwarden may move itself into a leaf of its scope to create it).
+    let reference = limit::reference_bytes(mem_total);
+    let (placement, no_cgroup) = if opts.no_cgroup {
+        (None, Some("--no-cgroup".to_string()))
     } else {
         match Placement::create(&CgroupEnv::discover(), &format!("memwarden-{self_pid}")) {
-            Ok(p) => Some(p),
+            Ok(p) => (Some(p), None),
             Err(why) => {
                 if !opts.quiet {
                     eprintln!("memwarden: no cgroup for this run, following the tree by parent links ({why})");
                 }
-                None
+                (None, Some("no cgroup for this run".to_string()))
             }
         }
     };
@@ -129,6 +141,15 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
     let forward_to = Arc::new(AtomicI32::new(0));
     let _signals = signals::start(children.clone(), Arc::clone(&forward_to), wake_tx.clone())
         .context("cannot install signal handlers")?;
+    let mut guard = Guard::new(GuardSetup {
+        opts,
+        reference,
+        mem_total,
+        placement: placement.as_ref(),
+        no_cgroup,
+        children: children.clone(),
+        wake: wake_tx.clone(),
+    });
     let take_terminal = child::owns_terminal();
     if take_terminal {
         // SAFETY: memwarden ignores SIGTTOU so it can take the terminal back later.
@@ -171,12 +192,9 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mem_total = memwarden::sample::machine::MachineReader::open()
-        .and_then(|mut m| m.read())
-        .map_or(0, |m| m.mem_total_bytes);
-    let meta = meta("run", opts, label, command.clone(), mode, mem_total);
+    let meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
     let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, ambient_limit());
+    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -189,19 +207,42 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         ),
     );
 
-    let (exit_info, interrupted) = sample_until_exit(&mut session, &wake_rx, opts, pid)?;
+    guard.begin(
+        &mut session,
+        Roots::Command(Arc::clone(&forward_to)),
+        vec![pid],
+        &label,
+    );
+
+    let (exit_info, interrupted) = sample_until_exit(
+        &mut session,
+        &mut guard,
+        &wake_rx,
+        opts,
+        pid,
+        placement.as_ref(),
+    )?;
     if take_terminal {
         child::reclaim_terminal();
     }
     session.event(kind::EXIT, describe_exit(exit_info));
     session.command_ended();
+    if let Some(order) = guard.after_exit(&mut session) {
+        guard.note_stop(&mut session, &order);
+    }
     stop_leftovers(&mut session, placement.as_ref(), opts);
+    guard.finish(&mut session, &wake_rx);
     session.tick()?;
 
-    let mut status = match (exit_info.code, exit_info.signal) {
-        (_, Some(sig)) => exit::for_signal(sig),
-        (Some(code), None) => code.clamp(0, 255) as u8,
-        (None, None) => exit::INTERNAL,
+    let mut status = match (guard.stopped_by(), exit_info.code, exit_info.signal) {
+        (Some(reason), ..) => reason.status(),
+        (None, _, Some(sig)) => exit::for_signal(sig),
+        (None, Some(code), None) => code.clamp(0, 255) as u8,
+        (None, None, None) => exit::INTERNAL,
+    };
+    let stopped_by = match guard.stopped_by() {
+        Some(reason) => Some(reason.name().to_string()),
+        None => interrupted.then(|| "interrupt".to_string()),
     };
     let verdict = session.verdict();
     if status == exit::OK {
@@ -215,7 +256,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         ended_unix_ms: unix_ms(),
         duration_s,
         exit: Some(exit_info),
-        stopped_by: interrupted.then(|| "interrupt".to_string()),
+        stopped_by,
         status,
         peak_bytes: session.peak_bytes(),
         verdict: Some(verdict.to_json()),
@@ -260,27 +301,38 @@ impl Gates {
     }
 }
 
-/// The memory limit of the cgroup memwarden runs in, if any: a cap the tree lives under too.
-fn ambient_limit() -> Option<u64> {
-    Cgroup::of_process(std::process::id())?.limit_bytes()
+/// The nearest cap on the tree's memory, for the verdict's time-to-limit: `--limit`, or the
+/// limit of the cgroup memwarden runs in (the tree lives under it too).
+fn nearest_limit(guard: &Guard) -> Option<u64> {
+    let ambient = Cgroup::of_process(std::process::id()).and_then(|c| c.limit_bytes());
+    match (guard.limit_bytes(), ambient) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
-/// Samples at the interval until the command's own exit is reported.
+/// Samples until the command's own exit is reported, acting on what the guard decides.
 fn sample_until_exit(
     session: &mut Session,
+    guard: &mut Guard,
     wake: &Receiver<Wake>,
     opts: &SessionOptions,
     pid: u32,
+    placement: Option<&Placement>,
 ) -> Result<(ExitInfo, bool)> {
     let mut interrupted = false;
     let mut tick_at = Instant::now();
     loop {
-        session.tick()?;
-        tick_at = next_tick(tick_at, opts.interval);
+        let sample = session.tick_every(opts.interval)?;
+        if let Some(order) = guard.after_sample(session, &sample, opts.interval) {
+            guard.stop(session, placement, &order);
+        }
+        tick_at = next_tick(tick_at, guard.interval(opts.interval));
         loop {
-            match wake.recv_deadline(tick_at) {
+            let until = guard.deadline().map_or(tick_at, |d| d.min(tick_at));
+            match wake.recv_deadline(until) {
                 Ok(Wake::Exited(p, info)) if p == pid => return Ok((info, interrupted)),
-                Ok(Wake::Exited(..)) => {}
+                Ok(Wake::Exited(p, info)) => guard.child_exited(session, p, info),
                 Ok(Wake::Signal(sig)) => {
                     interrupted = true;
                     session.event(
@@ -288,7 +340,14 @@ fn sample_until_exit(
                         format!("forwarded {} to the command", signal_name(sig)),
                     );
                 }
-                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(order) = guard.on_time(session) {
+                        guard.stop(session, placement, &order);
+                    }
+                    if Instant::now() >= tick_at {
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
             }
         }
@@ -320,17 +379,13 @@ fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &S
     let outcome = stop::stop_tree(
         session.sampler_mut().tree_mut(),
         placement,
-        opts.grace,
+        &stop::StopPlan::grace(opts.grace),
         || start + clock.elapsed().as_secs_f64(),
     );
-    let mut detail = format!(
-        "stopped the leftovers: {} sent TERM, {} needed KILL",
-        outcome.termed, outcome.killed
+    session.event(
+        kind::STOP,
+        format!("stopped the leftovers: {}", outcome.describe()),
     );
-    if outcome.survivors > 0 {
-        detail.push_str(&format!(", {} could not be stopped", outcome.survivors));
-    }
-    session.event(kind::STOP, detail);
 }
 
 fn describe_exit(x: ExitInfo) -> String {
@@ -400,51 +455,111 @@ pub fn watch(
     let mem_total = memwarden::sample::machine::MachineReader::open()
         .and_then(|mut m| m.read())
         .map_or(0, |m| m.mem_total_bytes);
-    let meta = meta("watch", opts, label, command, "process-tree", mem_total);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, ambient_limit());
-    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-    session.event(kind::START, format!("watching pid {}", list.join(", ")));
 
-    // Signals end the watch; nothing is ever forwarded to the watched processes.
+    // Signals end the watch; nothing is ever forwarded to the watched processes. Only the
+    // guard acts on them, and only when a limit, warning, floor or timeout was asked for.
     let (wake_tx, wake_rx) = unbounded();
-    let _signals = signals::start(Children::default(), Arc::new(AtomicI32::new(0)), wake_tx)
-        .context("cannot install signal handlers")?;
+    let children = Children::default();
+    let _signals = signals::start(
+        children.clone(),
+        Arc::new(AtomicI32::new(0)),
+        wake_tx.clone(),
+    )
+    .context("cannot install signal handlers")?;
+    let mut guard = Guard::new(GuardSetup {
+        opts,
+        reference: limit::reference_bytes(mem_total),
+        mem_total,
+        placement: None,
+        no_cgroup: Some("watched processes have no cgroup of memwarden's own".into()),
+        children,
+        wake: wake_tx,
+    });
+
+    let meta = meta(
+        "watch",
+        opts,
+        label.clone(),
+        command,
+        "process-tree",
+        mem_total,
+    );
+    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let hands_off = if opts.guard.acts() {
+        ""
+    } else {
+        " (never signalled: no limit, warning, floor or timeout was given)"
+    };
+    session.event(
+        kind::START,
+        format!("watching pid {}{hands_off}", list.join(", ")),
+    );
+    guard.begin(
+        &mut session,
+        Roots::Watched(pids.to_vec()),
+        pids.to_vec(),
+        &label,
+    );
+
     let until = duration.map(|d| Instant::now() + d);
-    let mut stopped_by = None;
+    let mut interrupted = false;
     let mut tick_at = Instant::now();
-    loop {
-        let sample = session.tick()?;
+    'watching: loop {
+        let sample = session.tick_every(opts.interval)?;
         if sample.tree.processes == 0 {
             session.event(kind::EXIT, "every watched process has exited");
             break;
         }
-        tick_at = next_tick(tick_at, opts.interval);
+        if let Some(order) = guard.after_sample(&mut session, &sample, opts.interval) {
+            guard.stop(&mut session, None, &order);
+            continue;
+        }
+        tick_at = next_tick(tick_at, guard.interval(opts.interval));
         if let Some(until) = until {
             if tick_at > until {
                 session.event(kind::STOP, "the watch duration has passed");
                 break;
             }
         }
-        match wake_rx.recv_deadline(tick_at) {
-            Ok(Wake::Signal(sig)) => {
-                session.event(
-                    kind::SIGNAL,
-                    format!("{} ended the watch", signal_name(sig)),
-                );
-                stopped_by = Some("interrupt".to_string());
-                break;
+        loop {
+            let wait_until = guard.deadline().map_or(tick_at, |d| d.min(tick_at));
+            match wake_rx.recv_deadline(wait_until) {
+                Ok(Wake::Signal(sig)) => {
+                    session.event(
+                        kind::SIGNAL,
+                        format!("{} ended the watch", signal_name(sig)),
+                    );
+                    interrupted = true;
+                    break 'watching;
+                }
+                Ok(Wake::Exited(p, info)) => guard.child_exited(&mut session, p, info),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(order) = guard.on_time(&mut session) {
+                        guard.stop(&mut session, None, &order);
+                        continue 'watching;
+                    }
+                    if Instant::now() >= tick_at {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
             }
-            Ok(Wake::Exited(..)) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
         }
     }
+    guard.finish(&mut session, &wake_rx);
+    let status = guard.stopped_by().map_or(exit::OK, |r| r.status());
+    let stopped_by = match guard.stopped_by() {
+        Some(reason) => Some(reason.name().to_string()),
+        None => interrupted.then(|| "interrupt".to_string()),
+    };
     let end = RunEnd {
         ended_unix_ms: unix_ms(),
         duration_s: session.now(),
         exit: None,
         stopped_by,
-        status: exit::OK,
+        status,
         peak_bytes: session.peak_bytes(),
         verdict: None,
         samples: 0,
@@ -452,7 +567,7 @@ pub fn watch(
     let report = session.finish(&meta, end);
     Ok(Outcome {
         report,
-        status: exit::OK,
+        status,
         stored_in,
     })
 }

@@ -8,7 +8,7 @@ use memwarden::sample::{ProcessSample, ProcessSummary, Sample, SampleError, Samp
 use crate::judge::{describe, Judges, RunVerdict};
 use crate::options::SessionOptions;
 use crate::record::{kind, Event, RunEnd, RunMeta};
-use crate::report::model::{top_processes, RunReport, RunStats, TOP_PROCESSES};
+use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
 use crate::store::writer::{Record, Recorder};
 
 /// How often the largest processes' readings are recorded (per-process rows), at most.
@@ -19,6 +19,7 @@ const SUMMARIES_EVERY: f64 = 10.0;
 /// A session of sampling with its record.
 pub struct Session {
     sampler: Sampler,
+    metric: Metric,
     stats: RunStats,
     judges: Judges,
     /// The tightest known cap on the tree's memory, for time-to-limit.
@@ -30,6 +31,9 @@ pub struct Session {
     top_buf: Vec<ProcessSample>,
     last_rows_t: f64,
     last_summaries_t: f64,
+    last_recorded_t: f64,
+    peak_rss: u64,
+    peak_cgroup: u64,
     quiet: bool,
 }
 
@@ -44,6 +48,7 @@ impl Session {
         let (metric, quiet) = (opts.metric, opts.quiet);
         Session {
             sampler,
+            metric,
             stats: RunStats::new(metric),
             judges: Judges::new(metric, opts.detector.clone()),
             limit,
@@ -54,6 +59,9 @@ impl Session {
             top_buf: Vec::with_capacity(TOP_PROCESSES),
             last_rows_t: f64::NEG_INFINITY,
             last_summaries_t: 0.0,
+            last_recorded_t: f64::NEG_INFINITY,
+            peak_rss: 0,
+            peak_cgroup: 0,
             quiet,
         }
     }
@@ -71,6 +79,42 @@ impl Session {
     /// Takes a sample and records it.
     pub fn tick(&mut self) -> Result<Sample, SampleError> {
         let sample = self.sampler.sample()?;
+        self.record(sample);
+        Ok(sample)
+    }
+
+    /// Takes a sample, and records it when `every` has passed since the last recorded one or
+    /// when it raises a peak. Near a polled limit samples come every few milliseconds; the
+    /// record keeps the base rate (a week near a limit must not fill the disk), yet every
+    /// peak is kept, so the report's peaks are the highest readings memwarden took.
+    pub fn tick_every(&mut self, every: Duration) -> Result<Sample, SampleError> {
+        let sample = self.sampler.sample()?;
+        // Ticks are never early, but the clock is read a little after the wake-up: a margin
+        // keeps a base-rate tick from being skipped for a few microseconds.
+        let due = sample.t - self.last_recorded_t >= every.as_secs_f64() * 0.9;
+        let peak = self.stats.peak_bytes() < self.stats_metric(&sample)
+            || sample.tree.rss_bytes > self.peak_rss
+            || sample.cgroup_bytes.unwrap_or(0) > self.peak_cgroup;
+        if due || peak {
+            self.record(sample);
+        } else {
+            self.collect_exited();
+        }
+        Ok(sample)
+    }
+
+    fn stats_metric(&self, sample: &Sample) -> u64 {
+        if sample.tree.processes == 0 {
+            0
+        } else {
+            self.metric.of(sample)
+        }
+    }
+
+    fn record(&mut self, sample: Sample) {
+        self.last_recorded_t = sample.t;
+        self.peak_rss = self.peak_rss.max(sample.tree.rss_bytes);
+        self.peak_cgroup = self.peak_cgroup.max(sample.cgroup_bytes.unwrap_or(0));
         self.stats.push(&sample);
         self.recorder.send(Record::Sample(sample));
         // The verdict is about the command's life, not its leftovers being stopped.
@@ -102,7 +146,6 @@ impl Session {
             self.events
                 .push(Event::new(sample.t, kind::STORE_ERROR, failure));
         }
-        Ok(sample)
     }
 
     /// The command has exited: later samples (its leftovers) no longer count toward the
@@ -129,6 +172,11 @@ impl Session {
     /// The run's verdict now.
     pub fn verdict(&self) -> RunVerdict {
         self.judges.verdict(self.limit)
+    }
+
+    /// The run's id in the store, when it is recorded.
+    pub fn run_id(&self) -> Option<i64> {
+        self.recorder.run_id()
     }
 
     /// Peak of the run's metric so far.

@@ -132,6 +132,12 @@ impl ProcessTree {
         }
     }
 
+    /// Changes how often the dearer files are read, for a new sampling interval (a supervisor
+    /// that samples faster near a limit keeps their cost per second the same).
+    pub fn set_cadence(&mut self, cadence: Cadence) {
+        self.cadence = cadence;
+    }
+
     /// Never counts `pid` as a member (memwarden's own helpers, such as hooks).
     pub fn exclude(&mut self, pid: u32) {
         self.excluded.insert(pid);

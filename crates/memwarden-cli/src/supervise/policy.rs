@@ -1,0 +1,526 @@
+//! The policy: thresholds in, decisions out. It takes one [`Reading`] per sample and says what
+//! should happen (warn, re-arm, stop the tree, and why); it never touches a process, so every
+//! rule is tested here on plain numbers. The guard carries the decisions out.
+//!
+//! Triggers, each one more kind of [`StopReason`] or warning: the kernel's OOM kills under a
+//! kernel limit, a polled limit, the system floor (available memory or PSI pressure), the
+//! timeout, and the warning threshold. A leak verdict is meant to be one more trigger kind
+//! beside these (a `StopReason::Leak` and a decision from the detector's verdict).
+
+use std::time::Duration;
+
+use memwarden::units::{format_bytes, format_seconds};
+
+use crate::exit;
+use crate::record::kind;
+
+/// Why memwarden stopped the tree, as the report's `stopped_by` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The tree reached `--limit` (polled), or the kernel killed in it at its limit.
+    Limit,
+    /// The machine's available memory fell below `--system-floor`, or pressure passed `--pressure`.
+    SystemFloor,
+    /// `--timeout` passed.
+    Timeout,
+}
+
+impl StopReason {
+    /// The `stopped_by` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Limit => "limit",
+            StopReason::SystemFloor => "system-floor",
+            StopReason::Timeout => "timeout",
+        }
+    }
+
+    /// memwarden's exit status after such a stop (DESIGN §3).
+    pub fn status(self) -> u8 {
+        match self {
+            StopReason::Limit | StopReason::SystemFloor => exit::STOPPED_FOR_MEMORY,
+            StopReason::Timeout => exit::TIMEOUT,
+        }
+    }
+}
+
+/// How `--limit` is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitMode {
+    /// The kernel holds the run's cgroup under the limit; memwarden acts on its OOM kills.
+    Kernel,
+    /// memwarden compares the tree's resident memory with the limit at every sample.
+    Polled,
+}
+
+/// The thresholds of a session, resolved to bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rules {
+    /// `--limit` and how it is enforced.
+    pub limit: Option<(u64, LimitMode)>,
+    /// `--warn`.
+    pub warn: Option<u64>,
+    /// `--system-floor`: the least available memory, bytes.
+    pub floor: Option<u64>,
+    /// `--pressure`: the highest PSI memory `full avg10`, percent.
+    pub pressure: Option<f64>,
+    /// `--timeout`, seconds from the start.
+    pub timeout_s: Option<f64>,
+}
+
+/// What the policy sees at one sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    /// Seconds since the session started.
+    pub t: f64,
+    /// Resident memory summed over the tree: what a polled limit compares (DESIGN §4).
+    pub tree_rss: u64,
+    /// What the kernel charges the tree's cgroup, else `tree_rss`: what a warning compares.
+    pub tree_charged: u64,
+    /// The machine's `MemTotal`.
+    pub mem_total: u64,
+    /// The machine's `MemAvailable`.
+    pub mem_available: u64,
+    /// PSI memory `full avg10`, where the kernel has PSI.
+    pub psi_full_avg10: Option<f64>,
+    /// OOM kills in the run's cgroup since the previous reading.
+    pub new_oom_kills: u64,
+}
+
+/// An order to stop the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopOrder {
+    /// Why, for `stopped_by` and the exit status.
+    pub reason: StopReason,
+    /// The kind of the event that records the trigger.
+    pub kind: &'static str,
+    /// The trigger in words.
+    pub detail: String,
+    /// End the grace at once (KILL) if the tree's resident memory passes this meanwhile:
+    /// a program that ignores TERM must not go on growing through the grace period.
+    pub kill_above: Option<u64>,
+}
+
+/// What the policy decided from one reading.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The tree reached the warning threshold: run the `--on-warn` actions.
+    Warn {
+        /// The tree's charge now.
+        bytes: u64,
+        /// The threshold.
+        threshold: u64,
+    },
+    /// The tree fell back below the re-arm level: the next crossing warns again.
+    Rearm {
+        /// The tree's charge now.
+        bytes: u64,
+    },
+    /// The kernel killed processes of the tree (recorded whether or not a stop follows).
+    OomKill {
+        /// How many since the last reading.
+        count: u64,
+    },
+    /// Stop the tree.
+    Stop(StopOrder),
+}
+
+/// A warning fires once per crossing, then waits for the tree to fall below this share of the
+/// threshold before it can fire again: a tree hovering at the threshold (a sawtooth, a GC'd
+/// runtime) must not run its actions in a loop.
+pub const REARM_FRACTION: f64 = 0.9;
+
+/// The shortest time between samples while a polled limit or floor is near.
+pub const MIN_POLL: Duration = Duration::from_millis(5);
+
+/// The allocation speed assumed until a faster one is measured. One thread touching fresh
+/// pages runs at 1–3 GiB/s on current machines (CPython's `bytearray` at ~1.5 GiB/s here);
+/// like earlyoom, the poll interval is sized so that such a program cannot cross the
+/// remaining headroom unseen.
+const ASSUMED_FILL_RATE: f64 = (1u64 << 30) as f64;
+
+/// The sampling interval near a limit: half the time the fastest known allocator would take
+/// to use up the headroom, so each sample on the way halves what is left to cross. Far from
+/// the limit that is the base interval; at the limit, [`MIN_POLL`].
+pub fn poll_interval(headroom: u64, rate: f64, base: Duration) -> Duration {
+    let rate = rate.max(ASSUMED_FILL_RATE);
+    let secs = headroom as f64 / rate / 2.0;
+    Duration::from_secs_f64(secs.min(base.as_secs_f64())).clamp(MIN_POLL, base.max(MIN_POLL))
+}
+
+/// Growth rate of a reading, kept as the larger of the last measurement and half the previous
+/// estimate: one slow interval must not make the next one long.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rate {
+    last: Option<(f64, u64)>,
+    bytes_per_s: f64,
+}
+
+impl Rate {
+    fn update(&mut self, t: f64, value: u64) {
+        if let Some((t0, v0)) = self.last {
+            let dt = t - t0;
+            if dt > 0.0 {
+                let measured = (value as f64 - v0 as f64) / dt;
+                self.bytes_per_s = measured.max(self.bytes_per_s / 2.0).max(0.0);
+            }
+        }
+        self.last = Some((t, value));
+    }
+}
+
+/// The policy of one session.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Rules,
+    warn_armed: bool,
+    stopped: bool,
+    last: Reading,
+    tree_rate: Rate,
+    /// How fast available memory falls (as a positive rate of growth of "used").
+    machine_rate: Rate,
+}
+
+impl Policy {
+    /// A policy for these rules.
+    pub fn new(rules: Rules) -> Self {
+        Policy {
+            rules,
+            warn_armed: true,
+            stopped: false,
+            last: Reading::default(),
+            tree_rate: Rate::default(),
+            machine_rate: Rate::default(),
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Takes one reading and decides. After a stop, only OOM kills are still reported.
+    pub fn observe(&mut self, r: &Reading) -> Vec<Decision> {
+        self.last = *r;
+        self.tree_rate.update(r.t, r.tree_rss);
+        self.machine_rate
+            .update(r.t, r.mem_total.saturating_sub(r.mem_available));
+        let mut out = Vec::new();
+        if r.new_oom_kills > 0 {
+            out.push(Decision::OomKill {
+                count: r.new_oom_kills,
+            });
+        }
+        if let Some(threshold) = self.rules.warn {
+            if self.warn_armed && r.tree_charged >= threshold {
+                self.warn_armed = false;
+                out.push(Decision::Warn {
+                    bytes: r.tree_charged,
+                    threshold,
+                });
+            } else if !self.warn_armed
+                && (r.tree_charged as f64) < threshold as f64 * REARM_FRACTION
+            {
+                self.warn_armed = true;
+                out.push(Decision::Rearm {
+                    bytes: r.tree_charged,
+                });
+            }
+        }
+        if !self.stopped {
+            if let Some(order) = self.stop_order(r) {
+                self.stopped = true;
+                out.push(Decision::Stop(order));
+            }
+        }
+        out
+    }
+
+    fn stop_order(&self, r: &Reading) -> Option<StopOrder> {
+        let per_cent_of_ram = r.mem_total / 100;
+        match self.rules.limit {
+            Some((limit, LimitMode::Kernel)) if r.new_oom_kills > 0 => {
+                return Some(StopOrder {
+                    reason: StopReason::Limit,
+                    kind: kind::LIMIT,
+                    detail: format!(
+                        "the kernel killed {} at the limit of {}: stopping the rest of the tree",
+                        plural(r.new_oom_kills, "process", "processes"),
+                        format_bytes(limit)
+                    ),
+                    kill_above: None,
+                });
+            }
+            Some((limit, LimitMode::Polled)) if r.tree_rss >= limit => {
+                return Some(StopOrder {
+                    reason: StopReason::Limit,
+                    kind: kind::LIMIT,
+                    detail: format!(
+                        "the tree's resident memory reached {} (limit {}, polled): stopping the tree",
+                        format_bytes(r.tree_rss),
+                        format_bytes(limit)
+                    ),
+                    kill_above: Some(r.tree_rss.max(limit) + limit / 100),
+                });
+            }
+            _ => {}
+        }
+        if let Some(floor) = self.rules.floor {
+            if r.mem_available < floor {
+                return Some(StopOrder {
+                    reason: StopReason::SystemFloor,
+                    kind: kind::SYSTEM_FLOOR,
+                    detail: format!(
+                        "the machine's available memory fell to {} (floor {}, of {} RAM): stopping the tree",
+                        format_bytes(r.mem_available),
+                        format_bytes(floor),
+                        format_bytes(r.mem_total)
+                    ),
+                    kill_above: Some(r.tree_rss + per_cent_of_ram),
+                });
+            }
+        }
+        if let (Some(max), Some(psi)) = (self.rules.pressure, r.psi_full_avg10) {
+            if psi >= max {
+                return Some(StopOrder {
+                    reason: StopReason::SystemFloor,
+                    kind: kind::SYSTEM_FLOOR,
+                    detail: format!(
+                        "memory pressure (PSI full avg10) reached {psi:.2}% (--pressure {max}%): \
+                         stopping the tree"
+                    ),
+                    kill_above: Some(r.tree_rss + per_cent_of_ram),
+                });
+            }
+        }
+        None
+    }
+
+    /// The timeout's order once `t` (seconds since start) has reached it.
+    pub fn timed_out(&mut self, t: f64) -> Option<StopOrder> {
+        let timeout = self.rules.timeout_s?;
+        if self.stopped || t < timeout {
+            return None;
+        }
+        self.stopped = true;
+        Some(StopOrder {
+            reason: StopReason::Timeout,
+            kind: kind::TIMEOUT,
+            detail: format!(
+                "the tree ran for {}, its --timeout: stopping it",
+                format_seconds(timeout)
+            ),
+            kill_above: None,
+        })
+    }
+
+    /// The time until the next sample: `base`, shortened while the limit or the system floor
+    /// is near (see [`poll_interval`]).
+    pub fn interval(&self, base: Duration) -> Duration {
+        let r = &self.last;
+        let mut interval = base;
+        if self.stopped {
+            return interval;
+        }
+        // Polled, the limit holds only as well as the samples come. Under a kernel limit the
+        // kernel holds the line, but a warning below it, and the report's peak, still need the
+        // approach to be seen. Resident memory, not the cgroup's charge, measures the headroom:
+        // page cache sits near any limit and would keep the interval short for nothing.
+        if let Some((limit, _)) = self.rules.limit {
+            let headroom = limit.saturating_sub(r.tree_rss);
+            interval = interval.min(poll_interval(headroom, self.tree_rate.bytes_per_s, base));
+        }
+        if let Some(floor) = self.rules.floor {
+            let headroom = r.mem_available.saturating_sub(floor);
+            interval = interval.min(poll_interval(headroom, self.machine_rate.bytes_per_s, base));
+        }
+        interval
+    }
+}
+
+/// "1 process", "3 processes".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+
+    fn reading(t: f64, rss: u64) -> Reading {
+        Reading {
+            t,
+            tree_rss: rss,
+            tree_charged: rss,
+            mem_total: 16 * GIB,
+            mem_available: 12 * GIB,
+            ..Default::default()
+        }
+    }
+
+    fn stops(d: &[Decision]) -> Vec<&StopOrder> {
+        d.iter()
+            .filter_map(|d| match d {
+                Decision::Stop(o) => Some(o),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_polled_limit_stops_once() {
+        let mut p = Policy::new(Rules {
+            limit: Some((400 * MIB, LimitMode::Polled)),
+            ..Default::default()
+        });
+        assert!(p.observe(&reading(0.0, 399 * MIB)).is_empty());
+        let d = p.observe(&reading(0.1, 401 * MIB));
+        let s = stops(&d);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].reason, StopReason::Limit);
+        assert_eq!(s[0].kill_above, Some(401 * MIB + 4 * MIB));
+        assert!(s[0].detail.contains("401.0 MiB"), "{}", s[0].detail);
+        assert!(stops(&p.observe(&reading(0.2, 500 * MIB))).is_empty());
+    }
+
+    #[test]
+    fn a_kernel_limit_stops_on_oom_kills_only() {
+        let mut p = Policy::new(Rules {
+            limit: Some((100 * MIB, LimitMode::Kernel)),
+            ..Default::default()
+        });
+        // At the limit the kernel reclaims and throttles; memwarden leaves that to it.
+        assert!(p.observe(&reading(0.0, 100 * MIB)).is_empty());
+        let d = p.observe(&Reading {
+            new_oom_kills: 2,
+            ..reading(0.1, 50 * MIB)
+        });
+        assert_eq!(d[0], Decision::OomKill { count: 2 });
+        let s = stops(&d);
+        assert_eq!(s[0].reason, StopReason::Limit);
+        assert!(s[0].detail.contains("2 processes"), "{}", s[0].detail);
+        assert_eq!(StopReason::Limit.status(), 121);
+        assert_eq!(StopReason::Timeout.status(), 124);
+    }
+
+    #[test]
+    fn oom_kills_without_a_limit_are_recorded_but_stop_nothing() {
+        let mut p = Policy::new(Rules::default());
+        let d = p.observe(&Reading {
+            new_oom_kills: 1,
+            ..reading(0.0, MIB)
+        });
+        assert_eq!(d, vec![Decision::OomKill { count: 1 }]);
+    }
+
+    #[test]
+    fn warnings_fire_once_per_crossing() {
+        let mut p = Policy::new(Rules {
+            warn: Some(100 * MIB),
+            ..Default::default()
+        });
+        let kinds: Vec<&str> = [50, 100, 120, 95, 101, 89, 95, 100, 10]
+            .iter()
+            .enumerate()
+            .map(
+                |(i, &m)| match p.observe(&reading(i as f64, m * MIB)).first() {
+                    Some(Decision::Warn { .. }) => "warn",
+                    Some(Decision::Rearm { .. }) => "rearm",
+                    Some(_) => "other",
+                    None => "-",
+                },
+            )
+            .collect();
+        // 95 and 101 are inside the hysteresis band: nothing until 89 re-arms.
+        assert_eq!(
+            kinds,
+            ["-", "warn", "-", "-", "-", "rearm", "-", "warn", "rearm"]
+        );
+    }
+
+    #[test]
+    fn the_floor_and_pressure_stop_the_tree() {
+        let mut p = Policy::new(Rules {
+            floor: Some(GIB),
+            ..Default::default()
+        });
+        let low = Reading {
+            mem_available: GIB - 1,
+            ..reading(0.0, 10 * MIB)
+        };
+        let d = p.observe(&low);
+        assert_eq!(stops(&d)[0].reason, StopReason::SystemFloor);
+
+        let mut p = Policy::new(Rules {
+            pressure: Some(20.0),
+            ..Default::default()
+        });
+        let calm = Reading {
+            psi_full_avg10: Some(19.9),
+            ..reading(0.0, MIB)
+        };
+        assert!(p.observe(&calm).is_empty());
+        let d = p.observe(&Reading {
+            psi_full_avg10: Some(20.0),
+            ..calm
+        });
+        assert!(stops(&d)[0].detail.contains("20.00%"));
+    }
+
+    #[test]
+    fn the_timeout_fires_once() {
+        let mut p = Policy::new(Rules {
+            timeout_s: Some(2.0),
+            ..Default::default()
+        });
+        assert!(p.timed_out(1.9).is_none());
+        assert_eq!(p.timed_out(2.0).unwrap().reason, StopReason::Timeout);
+        assert!(p.timed_out(3.0).is_none());
+    }
+
+    #[test]
+    fn the_interval_halves_the_headroom_left() {
+        let base = Duration::from_secs(1);
+        // Far from a 4 GiB limit: the base interval.
+        assert_eq!(poll_interval(4 * GIB, 0.0, base), base);
+        // 400 MiB of headroom at the assumed 1 GiB/s: ~195 ms.
+        let i = poll_interval(400 * MIB, 0.0, base);
+        assert!((i.as_secs_f64() - 0.195).abs() < 0.001, "{i:?}");
+        // A faster measured allocator shortens it; at the limit the floor holds.
+        assert!(poll_interval(400 * MIB, 4.0 * GIB as f64, base) < i);
+        assert_eq!(poll_interval(0, 0.0, base), MIN_POLL);
+        // A base shorter than the floor is kept as the ceiling.
+        assert_eq!(poll_interval(GIB, 0.0, Duration::from_millis(2)), MIN_POLL);
+    }
+
+    #[test]
+    fn a_fast_allocator_is_sampled_ever_faster() {
+        let base = Duration::from_secs(1);
+        let mut p = Policy::new(Rules {
+            limit: Some((400 * MIB, LimitMode::Polled)),
+            ..Default::default()
+        });
+        // Simulate a 1.5 GiB/s allocator sampled at the intervals the policy asks for.
+        let rate = 1.5 * GIB as f64;
+        let (mut t, mut overshoot) = (0.0, 0);
+        for _ in 0..200 {
+            let rss = (t * rate) as u64;
+            if !stops(&p.observe(&reading(t, rss))).is_empty() {
+                overshoot = rss - 400 * MIB;
+                break;
+            }
+            t += p.interval(base).as_secs_f64();
+        }
+        assert!(overshoot > 0, "the limit was never reached");
+        // At most one MIN_POLL of growth past the limit (7.5 MiB at this rate, < 2 %).
+        assert!(
+            overshoot <= (rate * MIN_POLL.as_secs_f64()) as u64,
+            "{overshoot}"
+        );
+        // Without a polled limit nothing shortens the interval.
+        assert_eq!(Policy::new(Rules::default()).interval(base), base);
+    }
+}
