@@ -13,7 +13,7 @@ Examples:
   memwarden run -- python3 batch.py          watch a command and its whole tree, record the run
   memwarden run --interval 100ms --json out.json -- make test
   memwarden watch --duration 10m 4242        watch a running process and its descendants
-  memwarden ls                               recorded runs, newest last
+  memwarden ls --since 1d --label nightly    recorded runs, newest last
   memwarden report                           the last run's report again (--format json)
 
 Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); durations 250ms, 2s, 5m, 1h.
@@ -130,6 +130,15 @@ pub struct LsArgs {
     /// Output format
     #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+
+    /// Only runs whose label contains TEXT (ASCII letters match either case)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Only runs started since: a duration back from now (2h, 7d) or a UTC date
+    /// (2024-05-01, '2024-05-01 14:30', 2024-05-01T14:30:00Z)
+    #[arg(long, value_name = "DUR|DATE", value_parser = parse_since)]
+    pub since: Option<i64>,
 }
 
 /// Output formats of `report`.
@@ -180,6 +189,37 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--since`: a UTC date or date-time, else a duration back from now; milliseconds since the
+/// Unix epoch.
+fn parse_since(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let looks_like_date = t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-';
+    let at = if looks_like_date {
+        let full = match t.len() {
+            10 => format!("{t}T00:00:00Z"),
+            16 => format!("{t}:00"),
+            _ => t.to_string(),
+        };
+        humantime::parse_rfc3339_weak(&full).map_err(|e| {
+            format!(
+                "'{s}' is not a date ({e}); use 2024-05-01, '2024-05-01 14:30', \
+                 2024-05-01T14:30:00Z (UTC) or a duration like 2h or 7d"
+            )
+        })?
+    } else {
+        let d = units::parse_duration(t).map_err(|e| {
+            format!("{e}; or give a UTC date like 2024-05-01 or '2024-05-01 14:30'")
+        })?;
+        std::time::SystemTime::now()
+            .checked_sub(d)
+            .unwrap_or(std::time::UNIX_EPOCH)
+    };
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Ok(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +243,23 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("10ms"), "{err}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn since_takes_dates_and_durations() {
+        assert_eq!(parse_since("2024-05-01"), Ok(1_714_521_600_000));
+        assert_eq!(parse_since("2024-05-01 00:01"), Ok(1_714_521_660_000));
+        assert_eq!(parse_since("2024-05-01T00:00:01Z"), Ok(1_714_521_601_000));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let day_ago = parse_since("1d").unwrap();
+        assert!((now - 86_400_000 - day_ago).abs() < 60_000, "{day_ago}");
+        let err = parse_since("2024-13-01").unwrap_err();
+        assert!(err.contains("not a date"), "{err}");
+        let err = parse_since("yesterday").unwrap_err();
+        assert!(err.contains("2024-05-01"), "{err}");
     }
 
     #[test]

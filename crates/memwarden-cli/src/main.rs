@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
         }),
-        Command::Ls(args) => ls(db, args.format),
+        Command::Ls(args) => ls(db, args),
         Command::Report(args) => report(db, args),
     };
     match result {
@@ -66,10 +66,16 @@ fn db_path(db: Option<&Path>) -> Result<std::path::PathBuf> {
     db.map_or_else(store::default_path, |p| Ok(p.to_path_buf()))
 }
 
-fn ls(db: Option<&Path>, format: ListFormat) -> Result<u8> {
+fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
     let store = Store::open_existing(&db_path(db)?)?;
-    let runs = store.runs()?;
-    let text = match format {
+    let filter = store::RunFilter {
+        label: args.label.clone(),
+        since_unix_ms: args.since,
+    };
+    let filtered = filter != store::RunFilter::default();
+    let runs = store.runs_matching(&filter)?;
+    let text = match args.format {
+        ListFormat::Text if runs.is_empty() && filtered => "no runs match\n".to_string(),
         ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
         ListFormat::Text => report::text::runs_table(&runs),
         ListFormat::Json => {
