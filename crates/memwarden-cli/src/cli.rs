@@ -14,7 +14,8 @@ Examples:
   memwarden run --interval 100ms --json out.json -- make test
   memwarden watch --duration 10m 4242        watch a running process and its descendants
   memwarden ls --since 1d --label nightly    recorded runs, newest last
-  memwarden report                           the last run's report again (--format json)
+  memwarden report                           the last run's report again (text)
+  memwarden report --format html -o run.html one self-contained page with charts
 
 Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); durations 250ms, 2s, 5m, 1h.
 Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDEN_DB says otherwise.";
@@ -144,10 +145,14 @@ pub struct LsArgs {
 /// Output formats of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// A summary for people
+    /// Figures, a sparkline, the largest processes and events, for people
     Text,
     /// The JSON report (schema 1)
     Json,
+    /// Every sample, one row each (columns in the README)
+    Csv,
+    /// One self-contained page with charts, for a browser or a printer
+    Html,
 }
 
 /// `memwarden report`.

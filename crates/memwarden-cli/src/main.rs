@@ -8,7 +8,7 @@ mod report;
 mod store;
 mod supervise;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -17,6 +17,7 @@ use clap::Parser;
 
 use cli::{Cli, Command, ListFormat, ReportFormat};
 use options::SessionOptions;
+use report::RenderRun;
 use store::Store;
 
 fn main() -> ExitCode {
@@ -90,13 +91,52 @@ fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
 fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
     let store = Store::open_existing(&db_path(db)?)?;
     let row = store.resolve(args.run.as_deref())?;
-    let report = report::load(&store, &row)?;
-    let text = match args.format {
-        ReportFormat::Text => report::text::full(&report),
-        ReportFormat::Json => report::json(&report),
+    let run = report::open(&store, &row, report::COLUMNS)?;
+    let format: Box<dyn RenderRun> = match args.format {
+        ReportFormat::Text => Box::new(report::text::Text::for_terminal(
+            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
+        )),
+        ReportFormat::Json => Box::new(report::json::Json),
+        ReportFormat::Csv => Box::new(report::csv::Csv),
+        ReportFormat::Html => Box::new(report::html::Html),
     };
-    write_output(args.output.as_deref(), &text)?;
+    write_with(args.output.as_deref(), |out| format.render(&run, out))?;
     Ok(exit::OK)
+}
+
+fn is_stdout(path: Option<&Path>) -> bool {
+    path.map_or(true, |p| p.as_os_str() == "-")
+}
+
+/// Streams `render` to a file, or to stdout for `None` and `-`. A closed stdout is not an error.
+fn write_with(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match path.filter(|p| !is_stdout(Some(p))) {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            render(&mut out)
+                .and_then(|()| Ok(out.flush()?))
+                .with_context(|| format!("cannot write {}", p.display()))
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match render(&mut out).and_then(|()| Ok(out.flush()?)) {
+                Err(e) if is_broken_pipe(&e) => Ok(()),
+                other => other.context("cannot write to stdout"),
+            }
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Writes to a file, or to stdout for `None` and `-`. A closed stdout (`| head`) is not an error.

@@ -1,26 +1,160 @@
-//! Reports of a run: the model (JSON), text; more formats plug in here, one file each.
+//! Reports of recorded runs. Every output format is one file behind one small trait:
+//! [`RenderRun`] for `report` (text, JSON, CSV, HTML). The model ([`model::RunReport`], the JSON of DESIGN §3), the
+//! drawing timeline and the chart are shared by the formats that need them.
 
+pub mod chart;
+pub mod csv;
+pub mod html;
+pub mod json;
 pub mod model;
+pub mod sparkline;
+pub mod svg;
 pub mod text;
+pub mod timeline;
+pub mod verdict;
+
+use std::io::Write;
 
 use anyhow::Result;
+use memwarden::sample::Sample;
 
 use crate::store::{RunRow, Store};
 use model::{top_processes, Metric, RunReport, RunStats};
+use timeline::Timeline;
 
-/// Rebuilds a recorded run's report from the store, with the same accumulator a live run uses.
-pub fn load(store: &Store, row: &RunRow) -> Result<RunReport> {
-    let mut stats = RunStats::new(Metric::from_name(&row.meta.metric));
-    store.for_each_sample(row.id, |s| stats.push(s))?;
+pub use json::json;
+
+/// Pixel columns of the charts: a timeline keeps this many slices of the run.
+pub const COLUMNS: usize = 1000;
+
+/// An output format of `report`: writes one run.
+pub trait RenderRun {
+    /// Writes `run` to `out`.
+    fn render(&self, run: &Run<'_>, out: &mut dyn Write) -> Result<()>;
+}
+
+/// Every sample of a run, in time order, read again on demand (a week at 1 s is 604,800 of
+/// them: formats that need them all stream them, the others use the [`Timeline`]).
+pub trait Samples {
+    /// Calls `f` with each sample in time order.
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()>;
+}
+
+impl Samples for Vec<Sample> {
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()> {
+        self.iter().for_each(f);
+        Ok(())
+    }
+}
+
+/// The samples of a stored run.
+struct Stored<'a> {
+    store: &'a Store,
+    id: i64,
+}
+
+impl Samples for Stored<'_> {
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()> {
+        self.store.for_each_sample(self.id, f)
+    }
+}
+
+/// A run as the formats see it.
+pub struct Run<'a> {
+    /// The report (the JSON's figures).
+    pub report: RunReport,
+    /// The options the run was started with, as recorded (`limit_bytes`, `warn_bytes`...).
+    pub options: serde_json::Value,
+    /// The samples folded for drawing.
+    pub timeline: Timeline,
+    /// What the detector adds to the chart, when it has judged the run.
+    pub overlays: Overlays,
+    /// Every sample, for formats that list them.
+    pub samples: Box<dyn Samples + 'a>,
+}
+
+/// Lines the detector adds to the memory chart; each is drawn only when given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overlays {
+    /// The floor the detector judged: `(seconds since start, bytes)` points.
+    pub floor: Vec<(f64, f64)>,
+    /// The fitted trend, drawn over the run and projected to its limit.
+    pub trend: Option<Trend>,
+}
+
+/// A straight trend `bytes = intercept + slope × t`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Bytes at t = 0.
+    pub intercept_bytes: f64,
+    /// Bytes per second.
+    pub slope_bytes_per_s: f64,
+    /// Where the fit starts, seconds since start (the line is drawn from here).
+    pub from_s: f64,
+    /// The limit the projection runs to, bytes, if the run has one.
+    pub limit_bytes: Option<f64>,
+}
+
+impl Trend {
+    /// Bytes at `t`.
+    pub fn at(&self, t: f64) -> f64 {
+        self.intercept_bytes + self.slope_bytes_per_s * t
+    }
+
+    /// When the trend reaches its limit, if it rises and has one.
+    pub fn hits_limit_at(&self) -> Option<f64> {
+        let limit = self.limit_bytes?;
+        (self.slope_bytes_per_s > 0.0)
+            .then(|| (limit - self.intercept_bytes) / self.slope_bytes_per_s)
+    }
+}
+
+/// A horizontal line a run was held to: a warning level or a limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// `warn` or `limit`.
+    pub kind: &'static str,
+    /// Bytes.
+    pub bytes: f64,
+}
+
+impl Run<'_> {
+    /// The run's warn and limit levels, from its recorded options (`warn_bytes`, `limit_bytes`).
+    pub fn thresholds(&self) -> Vec<Threshold> {
+        thresholds(&self.options)
+    }
+}
+
+/// The warn and limit levels in a run's options JSON, lowest first.
+pub fn thresholds(options: &serde_json::Value) -> Vec<Threshold> {
+    [("warn", "warn_bytes"), ("limit", "limit_bytes")]
+        .into_iter()
+        .filter_map(|(kind, key)| {
+            let bytes = options.get(key)?.as_f64().filter(|b| *b > 0.0)?;
+            Some(Threshold { kind, bytes })
+        })
+        .collect()
+}
+
+/// A recorded run with its timeline of `columns` slices, in one pass over its samples.
+pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a>> {
+    let metric = Metric::from_name(&row.meta.metric);
+    let (t0, t1) = store.sample_span(row.id)?.unwrap_or((0.0, 0.0));
+    let mut stats = RunStats::new(metric);
+    let mut timeline = Timeline::new(metric, t0, t1, columns);
+    store.for_each_sample(row.id, |s| {
+        stats.push(s);
+        timeline.push(s);
+    })?;
     let processes = store.processes(row.id)?;
     let events = store.events(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
-    Ok(stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events))
-}
-
-/// The JSON report, pretty-printed, with a final newline.
-pub fn json(report: &RunReport) -> String {
-    let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
-    s.push('\n');
-    s
+    let report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
+    Ok(Run {
+        report,
+        options: row.meta.options.clone(),
+        timeline,
+        overlays: Overlays::default(),
+        samples: Box::new(Stored { store, id: row.id }),
+    })
 }

@@ -233,6 +233,16 @@ impl Store {
         Ok(())
     }
 
+    /// The time of the first and the last sample of run `id`, if it has any.
+    pub fn sample_span(&self, id: i64) -> Result<Option<(f64, f64)>> {
+        let (first, last): (Option<f64>, Option<f64>) = self.conn.query_row(
+            "SELECT min(t), max(t) FROM samples WHERE run_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(first.zip(last))
+    }
+
     /// The processes recorded for run `id`.
     pub fn processes(&self, id: i64) -> Result<Vec<ProcessSummary>> {
         let mut stmt = self.conn.prepare(
