@@ -16,6 +16,7 @@ Examples:
   memwarden ls --since 1d --label nightly    recorded runs, newest last
   memwarden report                           the last run's report again (text)
   memwarden report --format html -o run.html one self-contained page with charts
+  memwarden compare before after             a Markdown before/after table (--fail-if-worse 10)
 
 Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); durations 250ms, 2s, 5m, 1h.
 Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDEN_DB says otherwise.";
@@ -55,6 +56,15 @@ pub enum Command {
     Ls(LsArgs),
     /// Show a recorded run's report (the last run by default)
     Report(ReportArgs),
+    /// Compare two recorded runs: before, after and change, as a Markdown table by default
+    ///
+    /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
+    /// both runs are judged), got worse by more than PCT percent, or when the after run is
+    /// judged a leak and the before run was not.
+    #[command(
+        after_help = "Example:\n  memwarden compare nightly-before nightly-after --fail-if-worse 10 >> $GITHUB_STEP_SUMMARY"
+    )]
+    Compare(CompareArgs),
 }
 
 /// Options shared by `run` and `watch`.
@@ -155,6 +165,41 @@ pub enum ReportFormat {
     Html,
 }
 
+/// Output formats of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// A table that pastes into a pull request
+    Markdown,
+    /// A table for the terminal
+    Text,
+    /// The rows as numbers
+    Json,
+}
+
+/// `memwarden compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run before the change: its id, or its label (the latest run with it)
+    #[arg(value_name = "RUN_A")]
+    pub before: String,
+
+    /// The run after the change: its id, or its label (the latest run with it)
+    #[arg(value_name = "RUN_B")]
+    pub after: String,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Markdown)]
+    pub format: CompareFormat,
+
+    /// Exit with status 1 when the peak or the floor's growth got worse by more than PCT percent
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub fail_if_worse: Option<f64>,
+
+    /// Write to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 /// `memwarden report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -225,6 +270,20 @@ fn parse_since(s: &str) -> Result<i64, String> {
     Ok(ms)
 }
 
+/// `--fail-if-worse`: a percentage, `10` or `10%`, not negative.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage; use a number like 10 or 10%"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' must be a percentage of zero or more"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +324,9 @@ mod tests {
         assert!(err.contains("not a date"), "{err}");
         let err = parse_since("yesterday").unwrap_err();
         assert!(err.contains("2024-05-01"), "{err}");
+        assert_eq!(parse_percent("10%"), Ok(10.0));
+        assert_eq!(parse_percent("2.5"), Ok(2.5));
+        assert!(parse_percent("-1").is_err() && parse_percent("ten").is_err());
     }
 
     #[test]

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{Cli, Command, ListFormat, ReportFormat};
+use cli::{Cli, Command, CompareFormat, ListFormat, ReportFormat};
 use options::SessionOptions;
-use report::RenderRun;
+use report::{RenderComparison, RenderRun};
 use store::Store;
 
 fn main() -> ExitCode {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }),
         Command::Ls(args) => ls(db, args),
         Command::Report(args) => report(db, args),
+        Command::Compare(args) => compare(db, args),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -102,6 +103,39 @@ fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
     };
     write_with(args.output.as_deref(), |out| format.render(&run, out))?;
     Ok(exit::OK)
+}
+
+fn compare(db: Option<&Path>, args: &cli::CompareArgs) -> Result<u8> {
+    let store = Store::open_existing(&db_path(db)?)?;
+    let before = report::load(&store, &store.resolve(Some(&args.before))?)?;
+    let after = report::load(&store, &store.resolve(Some(&args.after))?)?;
+    let comparison = report::compare::Comparison::new(&before, &after);
+    let format: Box<dyn RenderComparison> = match args.format {
+        CompareFormat::Markdown => Box::new(report::markdown::Markdown),
+        CompareFormat::Text => Box::new(report::text::Text::for_terminal(
+            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
+        )),
+        CompareFormat::Json => Box::new(report::json::Json),
+    };
+    write_with(args.output.as_deref(), |out| {
+        format.render(&comparison, out)
+    })?;
+    let Some(pct) = args.fail_if_worse else {
+        return Ok(exit::OK);
+    };
+    let worse = comparison.worse_than(pct);
+    for w in &worse {
+        eprintln!("memwarden: {w}");
+    }
+    if let Some(note) = comparison.growth_not_compared() {
+        eprintln!("memwarden: {note}");
+    }
+    // Status 1, as for any failed non-`run` command: CI reads it as "worse".
+    Ok(if worse.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 fn is_stdout(path: Option<&Path>) -> bool {

@@ -1,4 +1,4 @@
-//! Reports of recorded runs: HTML, CSV, text and `ls` filters, on real runs and on
+//! Reports of recorded runs: HTML, CSV, text, `compare` and `ls` filters, on real runs and on
 //! runs written into the store with fixed values (golden files, a week-long run).
 
 mod common;
@@ -77,7 +77,7 @@ fn assert_self_contained(html: &str) {
 }
 
 #[test]
-fn two_recorded_runs_make_self_contained_pages() {
+fn two_recorded_runs_make_a_self_contained_page_and_a_markdown_table() {
     let lab = Lab::new();
     record(&lab, "before", LEAK);
     record(&lab, "after", STEADY);
@@ -109,6 +109,47 @@ fn two_recorded_runs_make_self_contained_pages() {
     assert!(out.status.success());
     assert!(stdout(&out).starts_with("<!DOCTYPE html>"));
     assert_self_contained(&stdout(&out));
+
+    let out = lab.run(&["compare", "before", "after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = stdout(&out);
+    assert!(
+        md.contains("| | before | after | change |\n|---|---:|---:|---:|\n"),
+        "{md}"
+    );
+    for row in [
+        "| peak (anon) |",
+        "| end (anon) |",
+        "| floor growth | n/a | n/a |",
+        "| verdict | not judged | not judged |",
+        "| time to limit |",
+        "| max processes |",
+        "| max threads |",
+        "| max fds |",
+        "| duration |",
+    ] {
+        assert!(md.contains(row), "{row} in\n{md}");
+    }
+    let peak_line = md.lines().find(|l| l.starts_with("| peak")).unwrap();
+    assert!(
+        peak_line.contains("(-"),
+        "the steady run peaks lower: {peak_line}"
+    );
+
+    // The leak got better, the other way round it got worse.
+    let out = lab.run(&["compare", "before", "after", "--fail-if-worse", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = lab.run(&["compare", "after", "before", "--fail-if-worse", "10%"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("peak (anon) got worse"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("| peak (anon) |"),
+        "the table is printed anyway"
+    );
 }
 
 #[test]
@@ -187,6 +228,125 @@ fn leaky_run() -> FakeRun {
         ),
     ];
     r
+}
+
+fn fixed_run() -> FakeRun {
+    let mut r = FakeRun::new("service after", T0 + 3_600_000);
+    r.duration_s = 12.5;
+    r.verdict = Some(json!({
+        "kind": "stable", "growth_bytes_per_s": 2.0 * 1024.0,
+        "growth_ci_bytes_per_s": [-1024.0, 5.0 * 1024.0],
+        "detected_at_s": null, "time_to_limit_s": null,
+        "reason": "the floor stayed within 1% for the whole run"
+    }));
+    r.samples = (0..=12)
+        .map(|i| FakeSample {
+            t: i as f64,
+            anon: 100 * MIB + (i % 3) * 5 * MIB,
+            rss: 120 * MIB + (i % 3) * 5 * MIB,
+            threads: 4,
+            fds: 12,
+            processes: 2,
+            mem_available: 8 << 30,
+            ..Default::default()
+        })
+        .collect();
+    r
+}
+
+#[test]
+fn compare_prints_the_golden_markdown_table() {
+    let lab = Lab::new();
+    let mut db = lab.fake_store();
+    leaky_run().insert(&mut db);
+    fixed_run().insert(&mut db);
+
+    let out = lab.run(&["compare", "service before", "service after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    golden("compare.md", &stdout(&out));
+
+    let out = lab.run(&["compare", "1", "2", "--format", "text"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    golden("compare.txt", &stdout(&out));
+
+    let out = lab.run(&["compare", "1", "2", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["before"]["label"], "service before");
+    let row = |key: &str| {
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} row in {doc}"))
+            .clone()
+    };
+    assert_eq!(row("peak_bytes")["before"], 200 * MIB);
+    assert_eq!(row("peak_bytes")["after"], 110 * MIB);
+    assert_eq!(row("peak_bytes")["change"], -90 * MIB as i64);
+    assert_eq!(row("peak_bytes")["change_pct"], -45.0);
+    assert_eq!(row("verdict")["before"], "leak");
+    assert_eq!(row("verdict")["after"], "stable");
+    assert_eq!(row("time_to_limit_s")["after"], serde_json::Value::Null);
+    assert_eq!(row("growth_bytes_per_s")["after"], 2048.0);
+}
+
+#[test]
+fn fail_if_worse_gates_on_peak_growth_and_new_leaks() {
+    let lab = Lab::new();
+    let mut db = lab.fake_store();
+    leaky_run().insert(&mut db); // 1
+    fixed_run().insert(&mut db); // 2
+    let mut faster = leaky_run(); // 3: the same peak, growth 12 MiB/s instead of 10
+    faster.label = "faster".into();
+    faster.verdict.as_mut().unwrap()["growth_bytes_per_s"] = json!(12.0 * MIB as f64);
+    faster.insert(&mut db);
+
+    let status = |args: &[&str]| {
+        let out = lab.run(args);
+        (out.status.code(), stderr(&out))
+    };
+    assert_eq!(
+        status(&["compare", "1", "2", "--fail-if-worse", "0"]).0,
+        Some(0)
+    );
+    assert_eq!(
+        status(&["compare", "1", "1", "--fail-if-worse", "0"]).0,
+        Some(0)
+    );
+
+    let (code, err) = status(&["compare", "2", "1", "--fail-if-worse", "500"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "stable → leak fails whatever the percentage: {err}"
+    );
+    assert!(
+        err.contains("the verdict went from stable to leak"),
+        "{err}"
+    );
+    assert!(!err.contains("peak"), "the peak grew by 81.8% only: {err}");
+
+    let (code, err) = status(&["compare", "1", "3", "--fail-if-worse", "10"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("floor growth got worse") && err.contains("+20.0%"),
+        "{err}"
+    );
+    assert_eq!(
+        status(&["compare", "1", "3", "--fail-if-worse", "25"]).0,
+        Some(0)
+    );
+
+    let (code, err) = status(&["compare", "1", "3", "--fail-if-worse", "ten"]);
+    assert_eq!(code, Some(2), "a usage error: {err}");
+    assert!(
+        err.contains("--fail-if-worse") && err.contains("10%"),
+        "{err}"
+    );
+    let (code, err) = status(&["compare", "1", "nope"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no run with id or label 'nope'"), "{err}");
 }
 
 #[test]

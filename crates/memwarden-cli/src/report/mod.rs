@@ -1,11 +1,14 @@
 //! Reports of recorded runs. Every output format is one file behind one small trait:
-//! [`RenderRun`] for `report` (text, JSON, CSV, HTML). The model ([`model::RunReport`], the JSON of DESIGN §3), the
+//! [`RenderRun`] for `report` (text, JSON, CSV, HTML), [`RenderComparison`] for `compare`
+//! (Markdown, text, JSON). The model ([`model::RunReport`], the JSON of DESIGN §3), the
 //! drawing timeline and the chart are shared by the formats that need them.
 
 pub mod chart;
+pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod model;
 pub mod sparkline;
 pub mod svg;
@@ -19,6 +22,7 @@ use anyhow::Result;
 use memwarden::sample::Sample;
 
 use crate::store::{RunRow, Store};
+use compare::Comparison;
 use model::{top_processes, Metric, RunReport, RunStats};
 use timeline::Timeline;
 
@@ -31,6 +35,12 @@ pub const COLUMNS: usize = 1000;
 pub trait RenderRun {
     /// Writes `run` to `out`.
     fn render(&self, run: &Run<'_>, out: &mut dyn Write) -> Result<()>;
+}
+
+/// An output format of `compare`: writes a before/after comparison.
+pub trait RenderComparison {
+    /// Writes `comparison` to `out`.
+    fn render(&self, comparison: &Comparison, out: &mut dyn Write) -> Result<()>;
 }
 
 /// Every sample of a run, in time order, read again on demand (a week at 1 s is 604,800 of
@@ -134,6 +144,11 @@ pub fn thresholds(options: &serde_json::Value) -> Vec<Threshold> {
             Some(Threshold { kind, bytes })
         })
         .collect()
+}
+
+/// Rebuilds a recorded run's report from the store, with the same accumulator a live run uses.
+pub fn load(store: &Store, row: &RunRow) -> Result<RunReport> {
+    Ok(open(store, row, 1)?.report)
 }
 
 /// A recorded run with its timeline of `columns` slices, in one pass over its samples.

@@ -1,16 +1,17 @@
 //! Text for people: the end-of-run summary, the text report (figures, a sparkline of the
-//! run, the largest processes, events), and the `ls` table. Colors only
+//! run, the largest processes, events), the comparison table, and the `ls` table. Colors only
 //! when asked ([`Text::color`]: a terminal, and no `NO_COLOR`).
 
 use std::fmt::Write;
 
 use memwarden::units::{format_bytes, format_rate, format_seconds};
 
+use super::compare::Comparison;
 use super::model::RunReport;
 use super::sparkline::sparkline;
 use super::timeline::{Series, Timeline};
 use super::verdict::{Verdict, NOT_JUDGED};
-use super::{RenderRun, Run};
+use super::{RenderComparison, RenderRun, Run};
 use crate::record::kind;
 use crate::store::RunRow;
 
@@ -63,6 +64,30 @@ impl Text {
 impl RenderRun for Text {
     fn render(&self, run: &Run<'_>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         out.write_all(full(&run.report, Some(&run.timeline), *self).as_bytes())?;
+        Ok(())
+    }
+}
+
+impl RenderComparison for Text {
+    fn render(&self, c: &Comparison, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        let mut s = String::new();
+        let _ = writeln!(s, "before  {} · {}", c.before.name(), c.before.started_at);
+        let _ = writeln!(s, "after   {} · {}", c.after.name(), c.after.started_at);
+        let _ = writeln!(s);
+        let mut table = Table::new(&["", "before", "after", "change"]);
+        for r in &c.rows {
+            table.row(vec![
+                r.name.clone(),
+                r.before.text(),
+                r.after.text(),
+                r.change_text(),
+            ]);
+        }
+        s.push_str(&table.render());
+        if let Some(note) = c.growth_not_compared() {
+            let _ = writeln!(s, "\n{note}");
+        }
+        out.write_all(s.as_bytes())?;
         Ok(())
     }
 }
