@@ -17,8 +17,10 @@ Examples:
   memwarden watch --duration 10m 4242        watch a running process and its descendants
   memwarden run --limit 4GiB --warn 3GiB --on-warn signal:USR1 -- python3 bot.py
                                              ask the program to clean up at 3 GiB, stop it at 4 GiB
-  memwarden ls                               recorded runs, newest last
-  memwarden report                           the last run's report again (--format json)
+  memwarden ls --since 1d --label nightly    recorded runs, newest last
+  memwarden report                           the last run's report again (text)
+  memwarden report --format html -o run.html one self-contained page with charts
+  memwarden compare before after             a Markdown before/after table (--fail-if-worse 10)
 
 Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); percentages 75% (of the cgroup limit
 memwarden runs under, else of RAM); durations 250ms, 2s, 5m, 1h.
@@ -75,6 +77,15 @@ pub enum Command {
     Ls(LsArgs),
     /// Show a recorded run's report (the last run by default)
     Report(ReportArgs),
+    /// Compare two recorded runs: before, after and change, as a Markdown table by default
+    ///
+    /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
+    /// both runs are judged), got worse by more than PCT percent, or when the after run is
+    /// judged a leak and the before run was not.
+    #[command(
+        after_help = "Example:\n  memwarden compare nightly-before nightly-after --fail-if-worse 10 >> $GITHUB_STEP_SUMMARY"
+    )]
+    Compare(CompareArgs),
 }
 
 /// Options shared by `run` and `watch`.
@@ -234,8 +245,8 @@ pub struct AnalyzeArgs {
     pub files: Vec<PathBuf>,
 
     /// Output format: one JSON object per file (an array when there are several)
-    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(long, short = 'f', value_enum, default_value_t = AnalyzeFormat::Text)]
+    pub format: AnalyzeFormat,
 
     /// The value column of a CSV or psrecord trace, by name
     #[arg(long, value_name = "NAME")]
@@ -247,6 +258,15 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub detect: DetectArgs,
+}
+
+/// Output formats of `analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    /// A summary per file for people
+    Text,
+    /// The JSON report of each file
+    Json,
 }
 
 /// Output formats of `ls`.
@@ -264,15 +284,63 @@ pub struct LsArgs {
     /// Output format
     #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+
+    /// Only runs whose label contains TEXT (ASCII letters match either case)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Only runs started since: a duration back from now (2h, 7d) or a UTC date
+    /// (2024-05-01, '2024-05-01 14:30', 2024-05-01T14:30:00Z)
+    #[arg(long, value_name = "DUR|DATE", value_parser = parse_since)]
+    pub since: Option<i64>,
 }
 
 /// Output formats of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// A summary for people
+    /// Figures, a sparkline, the largest processes and events, for people
     Text,
     /// The JSON report (schema 1)
     Json,
+    /// Every sample, one row each (columns in the README)
+    Csv,
+    /// One self-contained page with charts, for a browser or a printer
+    Html,
+}
+
+/// Output formats of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// A table that pastes into a pull request
+    Markdown,
+    /// A table for the terminal
+    Text,
+    /// The rows as numbers
+    Json,
+}
+
+/// `memwarden compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run before the change: its id, or its label (the latest run with it)
+    #[arg(value_name = "RUN_A")]
+    pub before: String,
+
+    /// The run after the change: its id, or its label (the latest run with it)
+    #[arg(value_name = "RUN_B")]
+    pub after: String,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Markdown)]
+    pub format: CompareFormat,
+
+    /// Exit with status 1 when the peak or the floor's growth got worse by more than PCT percent
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub fail_if_worse: Option<f64>,
+
+    /// Write to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `memwarden report`.
@@ -310,18 +378,6 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     units::parse_rate(s).map_err(|e| e.to_string())
 }
 
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("'{s}' is not a percentage like 2 or 0.5"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("'{s}' must be zero or more"));
-    }
-    Ok(v)
-}
-
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     let d = units::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
@@ -342,6 +398,51 @@ fn parse_pressure(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("'{s}' is not a percentage of time stalled, like 10 or 12.5"))?;
     if !(v > 0.0 && v <= 100.0) {
         return Err(format!("'{s}' must be above 0 and at most 100"));
+    }
+    Ok(v)
+}
+
+/// `--since`: a UTC date or date-time, else a duration back from now; milliseconds since the
+/// Unix epoch.
+fn parse_since(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let looks_like_date = t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-';
+    let at = if looks_like_date {
+        let full = match t.len() {
+            10 => format!("{t}T00:00:00Z"),
+            16 => format!("{t}:00"),
+            _ => t.to_string(),
+        };
+        humantime::parse_rfc3339_weak(&full).map_err(|e| {
+            format!(
+                "'{s}' is not a date ({e}); use 2024-05-01, '2024-05-01 14:30', \
+                 2024-05-01T14:30:00Z (UTC) or a duration like 2h or 7d"
+            )
+        })?
+    } else {
+        let d = units::parse_duration(t).map_err(|e| {
+            format!("{e}; or give a UTC date like 2024-05-01 or '2024-05-01 14:30'")
+        })?;
+        std::time::SystemTime::now()
+            .checked_sub(d)
+            .unwrap_or(std::time::UNIX_EPOCH)
+    };
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Ok(ms)
+}
+
+/// `--fail-if-worse`: a percentage, `10` or `10%`, not negative.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage; use a number like 10 or 10%"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' must be a percentage of zero or more"));
     }
     Ok(v)
 }
@@ -433,6 +534,26 @@ mod tests {
             assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().contains(says), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn since_takes_dates_and_durations() {
+        assert_eq!(parse_since("2024-05-01"), Ok(1_714_521_600_000));
+        assert_eq!(parse_since("2024-05-01 00:01"), Ok(1_714_521_660_000));
+        assert_eq!(parse_since("2024-05-01T00:00:01Z"), Ok(1_714_521_601_000));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let day_ago = parse_since("1d").unwrap();
+        assert!((now - 86_400_000 - day_ago).abs() < 60_000, "{day_ago}");
+        let err = parse_since("2024-13-01").unwrap_err();
+        assert!(err.contains("not a date"), "{err}");
+        let err = parse_since("yesterday").unwrap_err();
+        assert!(err.contains("2024-05-01"), "{err}");
+        assert_eq!(parse_percent("10%"), Ok(10.0));
+        assert_eq!(parse_percent("2.5"), Ok(2.5));
+        assert!(parse_percent("-1").is_err() && parse_percent("ten").is_err());
     }
 
     #[test]

@@ -10,15 +10,16 @@ mod report;
 mod store;
 mod supervise;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{Cli, Command, ListFormat, ReportFormat};
+use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ListFormat, ReportFormat};
 use options::SessionOptions;
+use report::{RenderComparison, RenderRun};
 use store::Store;
 
 fn main() -> ExitCode {
@@ -36,8 +37,9 @@ fn main() -> ExitCode {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
         }),
         Command::Analyze(args) => analyze(args),
-        Command::Ls(args) => ls(db, args.format),
+        Command::Ls(args) => ls(db, args),
         Command::Report(args) => report(db, args),
+        Command::Compare(args) => compare(db, args),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -86,15 +88,15 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
         }
     }
     let text = match args.format {
-        ReportFormat::Text => reports
+        AnalyzeFormat::Text => reports
             .iter()
             .map(analyze::text)
             .collect::<Vec<_>>()
             .join("\n"),
-        ReportFormat::Json if reports.len() == 1 && args.files.len() == 1 => {
+        AnalyzeFormat::Json if reports.len() == 1 && args.files.len() == 1 => {
             format!("{}\n", serde_json::to_string_pretty(&reports[0])?)
         }
-        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
+        AnalyzeFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
     };
     write_output(None, &text)?;
     if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.kind == "leak") {
@@ -107,10 +109,16 @@ fn db_path(db: Option<&Path>) -> Result<std::path::PathBuf> {
     db.map_or_else(store::default_path, |p| Ok(p.to_path_buf()))
 }
 
-fn ls(db: Option<&Path>, format: ListFormat) -> Result<u8> {
+fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
     let store = Store::open_existing(&db_path(db)?)?;
-    let runs = store.runs()?;
-    let text = match format {
+    let filter = store::RunFilter {
+        label: args.label.clone(),
+        since_unix_ms: args.since,
+    };
+    let filtered = filter != store::RunFilter::default();
+    let runs = store.runs_matching(&filter)?;
+    let text = match args.format {
+        ListFormat::Text if runs.is_empty() && filtered => "no runs match\n".to_string(),
         ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
         ListFormat::Text => report::text::runs_table(&runs),
         ListFormat::Json => {
@@ -125,13 +133,85 @@ fn ls(db: Option<&Path>, format: ListFormat) -> Result<u8> {
 fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
     let store = Store::open_existing(&db_path(db)?)?;
     let row = store.resolve(args.run.as_deref())?;
-    let report = report::load(&store, &row)?;
-    let text = match args.format {
-        ReportFormat::Text => report::text::full(&report),
-        ReportFormat::Json => report::json(&report),
+    let run = report::open(&store, &row, report::COLUMNS)?;
+    let format: Box<dyn RenderRun> = match args.format {
+        ReportFormat::Text => Box::new(report::text::Text::for_terminal(
+            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
+        )),
+        ReportFormat::Json => Box::new(report::json::Json),
+        ReportFormat::Csv => Box::new(report::csv::Csv),
+        ReportFormat::Html => Box::new(report::html::Html),
     };
-    write_output(args.output.as_deref(), &text)?;
+    write_with(args.output.as_deref(), |out| format.render(&run, out))?;
     Ok(exit::OK)
+}
+
+fn compare(db: Option<&Path>, args: &cli::CompareArgs) -> Result<u8> {
+    let store = Store::open_existing(&db_path(db)?)?;
+    let before = report::load(&store, &store.resolve(Some(&args.before))?)?;
+    let after = report::load(&store, &store.resolve(Some(&args.after))?)?;
+    let comparison = report::compare::Comparison::new(&before, &after);
+    let format: Box<dyn RenderComparison> = match args.format {
+        CompareFormat::Markdown => Box::new(report::markdown::Markdown),
+        CompareFormat::Text => Box::new(report::text::Text::for_terminal(
+            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
+        )),
+        CompareFormat::Json => Box::new(report::json::Json),
+    };
+    write_with(args.output.as_deref(), |out| {
+        format.render(&comparison, out)
+    })?;
+    let Some(pct) = args.fail_if_worse else {
+        return Ok(exit::OK);
+    };
+    let worse = comparison.worse_than(pct);
+    for w in &worse {
+        eprintln!("memwarden: {w}");
+    }
+    if let Some(note) = comparison.growth_not_compared() {
+        eprintln!("memwarden: {note}");
+    }
+    // Status 1, as for any failed non-`run` command: CI reads it as "worse".
+    Ok(if worse.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+fn is_stdout(path: Option<&Path>) -> bool {
+    path.map_or(true, |p| p.as_os_str() == "-")
+}
+
+/// Streams `render` to a file, or to stdout for `None` and `-`. A closed stdout is not an error.
+fn write_with(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match path.filter(|p| !is_stdout(Some(p))) {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            render(&mut out)
+                .and_then(|()| Ok(out.flush()?))
+                .with_context(|| format!("cannot write {}", p.display()))
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match render(&mut out).and_then(|()| Ok(out.flush()?)) {
+                Err(e) if is_broken_pipe(&e) => Ok(()),
+                other => other.context("cannot write to stdout"),
+            }
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Writes to a file, or to stdout for `None` and `-`. A closed stdout (`| head`) is not an error.

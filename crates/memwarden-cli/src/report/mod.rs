@@ -1,37 +1,239 @@
-//! Reports of a run: the model (JSON), text; more formats plug in here, one file each.
+//! Reports of recorded runs. Every output format is one file behind one small trait:
+//! [`RenderRun`] for `report` (text, JSON, CSV, HTML), [`RenderComparison`] for `compare`
+//! (Markdown, text, JSON). The model ([`model::RunReport`], the JSON of DESIGN §3), the
+//! drawing timeline and the chart are shared by the formats that need them.
 
+pub mod chart;
+pub mod compare;
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod markdown;
 pub mod model;
+pub mod sparkline;
+pub mod svg;
 pub mod text;
+pub mod timeline;
+pub mod verdict;
+
+use std::io::Write;
 
 use anyhow::Result;
+use memwarden::detect::{Detector, DetectorConfig};
+use memwarden::sample::Sample;
 
 use crate::record::kind;
 use crate::store::{RunRow, Store};
+use compare::Comparison;
 use model::{top_processes, Metric, RunReport, RunStats};
+use timeline::Timeline;
+
+pub use json::json;
+
+/// Pixel columns of the charts: a timeline keeps this many slices of the run.
+pub const COLUMNS: usize = 1000;
+
+/// An output format of `report`: writes one run.
+pub trait RenderRun {
+    /// Writes `run` to `out`.
+    fn render(&self, run: &Run<'_>, out: &mut dyn Write) -> Result<()>;
+}
+
+/// An output format of `compare`: writes a before/after comparison.
+pub trait RenderComparison {
+    /// Writes `comparison` to `out`.
+    fn render(&self, comparison: &Comparison, out: &mut dyn Write) -> Result<()>;
+}
+
+/// Every sample of a run, in time order, read again on demand (a week at 1 s is 604,800 of
+/// them: formats that need them all stream them, the others use the [`Timeline`]).
+pub trait Samples {
+    /// Calls `f` with each sample in time order.
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()>;
+}
+
+impl Samples for Vec<Sample> {
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()> {
+        self.iter().for_each(f);
+        Ok(())
+    }
+}
+
+/// The samples of a stored run.
+struct Stored<'a> {
+    store: &'a Store,
+    id: i64,
+}
+
+impl Samples for Stored<'_> {
+    fn for_each(&self, f: &mut dyn FnMut(&Sample)) -> Result<()> {
+        self.store.for_each_sample(self.id, f)
+    }
+}
+
+/// A run as the formats see it.
+pub struct Run<'a> {
+    /// The report (the JSON's figures).
+    pub report: RunReport,
+    /// The options the run was started with, as recorded (`limit_bytes`, `warn_bytes`...).
+    pub options: serde_json::Value,
+    /// The samples folded for drawing.
+    pub timeline: Timeline,
+    /// What the detector adds to the chart, when it has judged the run.
+    pub overlays: Overlays,
+    /// Every sample, for formats that list them.
+    pub samples: Box<dyn Samples + 'a>,
+}
+
+/// Lines the detector adds to the memory chart; each is drawn only when given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overlays {
+    /// The floor the detector judged: `(seconds since start, bytes)` points.
+    pub floor: Vec<(f64, f64)>,
+    /// The fitted trend, drawn over the run and projected to its limit.
+    pub trend: Option<Trend>,
+}
+
+/// A straight trend `bytes = intercept + slope × t`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// Bytes at t = 0.
+    pub intercept_bytes: f64,
+    /// Bytes per second.
+    pub slope_bytes_per_s: f64,
+    /// Where the fit starts, seconds since start (the line is drawn from here).
+    pub from_s: f64,
+    /// The limit the projection runs to, bytes, if the run has one.
+    pub limit_bytes: Option<f64>,
+}
+
+impl Trend {
+    /// Bytes at `t`.
+    pub fn at(&self, t: f64) -> f64 {
+        self.intercept_bytes + self.slope_bytes_per_s * t
+    }
+
+    /// When the trend reaches its limit, if it rises and has one.
+    pub fn hits_limit_at(&self) -> Option<f64> {
+        let limit = self.limit_bytes?;
+        (self.slope_bytes_per_s > 0.0)
+            .then(|| (limit - self.intercept_bytes) / self.slope_bytes_per_s)
+    }
+}
+
+/// A horizontal line a run was held to: a warning level or a limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// `warn` or `limit`.
+    pub kind: &'static str,
+    /// Bytes.
+    pub bytes: f64,
+}
+
+impl Run<'_> {
+    /// The run's warn and limit levels, from its recorded options (`warn_bytes`, `limit_bytes`).
+    pub fn thresholds(&self) -> Vec<Threshold> {
+        thresholds(&self.options)
+    }
+}
+
+/// The warn and limit levels in a run's options JSON, lowest first.
+pub fn thresholds(options: &serde_json::Value) -> Vec<Threshold> {
+    [("warn", "warn_bytes"), ("limit", "limit_bytes")]
+        .into_iter()
+        .filter_map(|(kind, key)| {
+            let bytes = options.get(key)?.as_f64().filter(|b| *b > 0.0)?;
+            Some(Threshold { kind, bytes })
+        })
+        .collect()
+}
 
 /// Rebuilds a recorded run's report from the store, with the same accumulator a live run uses.
 pub fn load(store: &Store, row: &RunRow) -> Result<RunReport> {
-    let mut stats = RunStats::new(Metric::from_name(&row.meta.metric));
+    Ok(open(store, row, 1)?.report)
+}
+
+/// A recorded run with its timeline of `columns` slices, in one pass over its samples.
+pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a>> {
+    let metric = Metric::from_name(&row.meta.metric);
+    let (t0, t1) = store.sample_span(row.id)?.unwrap_or((0.0, 0.0));
     let events = store.events(row.id)?;
-    // As live: samples after the command's exit (its leftovers being stopped) count for peaks only.
+    // As live: samples after the command's exit (its leftovers being stopped) count for peaks
+    // only, and are not judged.
     let exited_at = events
         .iter()
         .find(|e| e.kind == kind::EXIT && row.meta.kind == "run")
         .map_or(f64::INFINITY, |e| e.at_s);
+    let mut stats = RunStats::new(metric);
+    let mut timeline = Timeline::new(metric, t0, t1, columns);
+    let mut floor = Detector::new(detector_config(&row.meta.options));
     store.for_each_sample(row.id, |s| {
         if s.t > exited_at {
             stats.command_ended();
+        } else if s.tree.processes > 0 {
+            floor.push(s.t, metric.of(s) as f64);
         }
-        stats.push(s)
+        stats.push(s);
+        timeline.push(s);
     })?;
     let processes = store.processes(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
-    Ok(stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events))
+    let report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
+    let overlays = overlays(&floor, report.verdict.as_ref(), &row.meta.options);
+    Ok(Run {
+        report,
+        options: row.meta.options.clone(),
+        timeline,
+        overlays,
+        samples: Box::new(Stored { store, id: row.id }),
+    })
 }
 
-/// The JSON report, pretty-printed, with a final newline.
-pub fn json(report: &RunReport) -> String {
-    let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
-    s.push('\n');
-    s
+/// The detector's knobs a run was judged with, from its recorded options.
+fn detector_config(options: &serde_json::Value) -> DetectorConfig {
+    let mut c = DetectorConfig::default();
+    let num = |k: &str| options.get(k).and_then(serde_json::Value::as_f64);
+    if let Some(w) = num("warmup_s") {
+        c.warmup_s = w;
+    }
+    if let Some(j) = num("judge_after_s") {
+        c.min_span_s = j;
+    }
+    c
+}
+
+/// The floor the detector judged (replayed over the stored samples: folding keeps every
+/// bucket's lowest row, so the floor survives it) and the trend of the recorded verdict,
+/// laid through the floor's points.
+fn overlays(
+    detector: &Detector,
+    verdict: Option<&serde_json::Value>,
+    options: &serde_json::Value,
+) -> Overlays {
+    let floor: Vec<(f64, f64)> = detector.floor().collect();
+    let trend = verdict.and_then(|v| {
+        let kind = v.get("memory_kind").or_else(|| v.get("kind"))?.as_str()?;
+        if kind == "inconclusive" || floor.len() < 2 {
+            return None;
+        }
+        let slope = v.get("growth_bytes_per_s")?.as_f64()?;
+        // The intercept that puts the line through the middle of the floor (Theil–Sen's).
+        let mut offsets: Vec<f64> = floor.iter().map(|(t, b)| b - slope * t).collect();
+        offsets.sort_by(f64::total_cmp);
+        let limit = v
+            .get("limit_bytes")
+            .and_then(serde_json::Value::as_f64)
+            .or_else(|| {
+                options
+                    .get("limit_bytes")
+                    .and_then(serde_json::Value::as_f64)
+            });
+        Some(Trend {
+            intercept_bytes: offsets[offsets.len() / 2],
+            slope_bytes_per_s: slope,
+            from_s: floor[0].0,
+            limit_bytes: limit,
+        })
+    });
+    Overlays { floor, trend }
 }

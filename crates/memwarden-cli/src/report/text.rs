@@ -1,12 +1,96 @@
-//! Text for people: the end-of-run summary, the full text report, and the `ls` table.
+//! Text for people: the end-of-run summary, the text report (figures, a sparkline of the
+//! run, the largest processes, events), the comparison table, and the `ls` table. Colors only
+//! when asked ([`Text::color`]: a terminal, and no `NO_COLOR`).
 
 use std::fmt::Write;
 
 use memwarden::units::{format_bytes, format_rate, format_seconds};
 
+use super::compare::Comparison;
 use super::model::RunReport;
+use super::sparkline::sparkline;
+use super::timeline::{Series, Timeline};
+use super::verdict::{Verdict, NOT_JUDGED};
+use super::{RenderComparison, RenderRun, Run};
 use crate::record::kind;
 use crate::store::RunRow;
+
+/// Width of the report's sparklines, in characters.
+pub const SPARK_WIDTH: usize = 60;
+
+/// The text format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Text {
+    /// Whether to color the output with ANSI escapes.
+    pub color: bool,
+}
+
+impl Text {
+    /// Colors for a terminal that wants them: `stdout_is_terminal`, and `NO_COLOR` unset or
+    /// empty (<https://no-color.org>).
+    pub fn for_terminal(stdout_is_terminal: bool) -> Text {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Text {
+            color: stdout_is_terminal && !no_color,
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color && !s.is_empty() {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn verdict(&self, v: Option<&Verdict>) -> String {
+        match v {
+            None => self.paint("2", NOT_JUDGED),
+            Some(v) => {
+                let code = match v.kind.as_str() {
+                    "leak" => "1;31",
+                    "plateau" => "33",
+                    "stable" => "32",
+                    _ => "1",
+                };
+                let line = v.line();
+                let rest = line.strip_prefix(v.kind.as_str()).unwrap_or_default();
+                format!("{}{rest}", self.paint(code, &v.kind))
+            }
+        }
+    }
+}
+
+impl RenderRun for Text {
+    fn render(&self, run: &Run<'_>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        out.write_all(full(&run.report, Some(&run.timeline), *self).as_bytes())?;
+        Ok(())
+    }
+}
+
+impl RenderComparison for Text {
+    fn render(&self, c: &Comparison, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        let mut s = String::new();
+        let _ = writeln!(s, "before  {} · {}", c.before.name(), c.before.started_at);
+        let _ = writeln!(s, "after   {} · {}", c.after.name(), c.after.started_at);
+        let _ = writeln!(s);
+        let mut table = Table::new(&["", "before", "after", "change"]);
+        for r in &c.rows {
+            table.row(vec![
+                r.name.clone(),
+                r.before.text(),
+                r.after.text(),
+                r.change_text(),
+            ]);
+        }
+        s.push_str(&table.render());
+        if let Some(note) = c.growth_not_compared() {
+            let _ = writeln!(s, "\n{note}");
+        }
+        out.write_all(s.as_bytes())?;
+        Ok(())
+    }
+}
 
 /// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
 pub fn ending(report: &RunReport) -> String {
@@ -98,20 +182,18 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
 }
 
 fn verdict_line(report: &RunReport) -> Option<String> {
-    let v = report.verdict.as_ref()?;
-    let kind = v.get("kind")?.as_str()?;
-    let reason = v.get("reason").and_then(|r| r.as_str()).unwrap_or("");
-    Some(format!("{kind}: {reason}"))
+    Verdict::from_json(report.verdict.as_ref()).map(|v| v.line())
 }
 
-/// The full text report of `memwarden report`.
-pub fn full(report: &RunReport) -> String {
+/// The full text report of `memwarden report`, with a sparkline of the run's memory when a
+/// timeline is given.
+pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> String {
     let mut out = String::new();
     let title = match report.run_id {
         Some(id) => format!("run {id}: {}", report.label),
         None => report.label.clone(),
     };
-    let _ = writeln!(out, "{title}");
+    let _ = writeln!(out, "{}", style.paint("1", &title));
     let _ = writeln!(out, "  command  {}", report.command.join(" "));
     let _ = writeln!(
         out,
@@ -142,6 +224,16 @@ pub fn full(report: &RunReport) -> String {
             .map(|c| format!(" · cgroup peak {}", format_bytes(c)))
             .unwrap_or_default(),
     );
+    if let Some(tl) = timeline.filter(|t| !t.is_empty()) {
+        let line = sparkline(tl, Series::Metric, SPARK_WIDTH);
+        let _ = writeln!(
+            out,
+            "           {} 0–{} over {}",
+            style.paint("36", &line),
+            format_bytes(m.peak_bytes),
+            format_seconds(report.duration_s.max(tl.range().1)),
+        );
+    }
     let r = &report.resources;
     let _ = writeln!(
         out,
@@ -169,10 +261,10 @@ pub fn full(report: &RunReport) -> String {
     let _ = writeln!(
         out,
         "  verdict  {}",
-        verdict_line(report).unwrap_or_else(|| "not judged".into())
+        style.verdict(Verdict::from_json(report.verdict.as_ref()).as_ref())
     );
     if !report.processes.top.is_empty() {
-        let _ = writeln!(out, "\nlargest processes");
+        let _ = writeln!(out, "\n{}", style.paint("1", "largest processes"));
         let mut table = Table::new(&["pid", "peak anon", "peak rss", "growth", "seen", "command"]);
         for p in &report.processes.top {
             table.row(vec![
@@ -192,7 +284,7 @@ pub fn full(report: &RunReport) -> String {
         out.push_str(&table.render());
     }
     if !report.events.is_empty() {
-        let _ = writeln!(out, "\nevents");
+        let _ = writeln!(out, "\n{}", style.paint("1", "events"));
         for e in &report.events {
             let _ = writeln!(
                 out,

@@ -27,6 +27,15 @@ pub struct RunRow {
     pub end: Option<RunEnd>,
 }
 
+/// Which runs `ls` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs whose label contains this text (ASCII letters compared without case).
+    pub label: Option<String>,
+    /// Only runs started at or after this time, milliseconds since the Unix epoch.
+    pub since_unix_ms: Option<i64>,
+}
+
 /// An open run database.
 pub struct Store {
     conn: Connection,
@@ -133,10 +142,16 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Every run, oldest first.
-    pub fn runs(&self) -> Result<Vec<RunRow>> {
-        let mut stmt = self.conn.prepare(&format!("{RUN_COLUMNS} ORDER BY id"))?;
-        let rows = stmt.query_map([], run_row)?;
+    /// The runs `filter` lets through, oldest first.
+    pub fn runs_matching(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
+        // instr(lower(..)) rather than LIKE: no wildcard in the label needs escaping.
+        let mut stmt = self.conn.prepare(&format!(
+            "{RUN_COLUMNS}
+             WHERE (?1 IS NULL OR instr(lower(label), lower(?1)) > 0)
+               AND (?2 IS NULL OR started_unix_ms >= ?2)
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![filter.label, filter.since_unix_ms], run_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -217,6 +232,16 @@ impl Store {
             f(&sample);
         }
         Ok(())
+    }
+
+    /// The time of the first and the last sample of run `id`, if it has any.
+    pub fn sample_span(&self, id: i64) -> Result<Option<(f64, f64)>> {
+        let (first, last): (Option<f64>, Option<f64>) = self.conn.query_row(
+            "SELECT min(t), max(t) FROM samples WHERE run_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(first.zip(last))
     }
 
     /// The processes recorded for run `id`.

@@ -200,6 +200,23 @@ impl Guard {
         self.policy.rules().limit.map(|(bytes, _)| bytes)
     }
 
+    /// Adds the resolved thresholds to a run's recorded options (`limit_bytes`, `warn_bytes`,
+    /// `system_floor_bytes`), so reports can draw them whatever form they were given in.
+    pub fn annotate(&self, options: &mut serde_json::Value) {
+        let rules = self.policy.rules();
+        if let Some(map) = options.as_object_mut() {
+            for (key, value) in [
+                ("limit_bytes", rules.limit.map(|(b, _)| b)),
+                ("warn_bytes", rules.warn),
+                ("system_floor_bytes", rules.floor),
+            ] {
+                if let Some(v) = value {
+                    map.insert(key.into(), v.into());
+                }
+            }
+        }
+    }
+
     /// Starts guarding: the tree's roots are known and the session exists. Records the setup.
     pub fn begin(&mut self, session: &mut Session, roots: Roots, root_pids: Vec<u32>, label: &str) {
         self.roots = roots;

@@ -192,7 +192,8 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
+    let mut meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
+    guard.annotate(&mut meta.options);
     let (recorder, stored_in) = open_recorder(opts, &meta);
     let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
     let place = placement
@@ -476,7 +477,7 @@ pub fn watch(
         wake: wake_tx,
     });
 
-    let meta = meta(
+    let mut meta = meta(
         "watch",
         opts,
         label.clone(),
@@ -484,6 +485,7 @@ pub fn watch(
         "process-tree",
         mem_total,
     );
+    guard.annotate(&mut meta.options);
     let (recorder, stored_in) = open_recorder(opts, &meta);
     let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();

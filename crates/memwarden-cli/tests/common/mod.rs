@@ -140,3 +140,204 @@ pub fn python() -> String {
     })
     .clone()
 }
+
+/// A run written straight into a lab's store with fixed times and values, so reports of it
+/// are the same on every machine (golden files, long runs, filters).
+#[derive(Debug, Clone)]
+pub struct FakeRun {
+    pub label: String,
+    pub command: Vec<String>,
+    pub started_unix_ms: i64,
+    pub interval_s: f64,
+    pub duration_s: f64,
+    pub options: serde_json::Value,
+    pub verdict: Option<serde_json::Value>,
+    pub exit_code: Option<i32>,
+    pub samples: Vec<FakeSample>,
+    /// `(pid, command, first_seen_s, last_seen_s, first_anon, last_anon, peak_anon)`.
+    pub processes: Vec<(u32, String, f64, f64, u64, u64, u64)>,
+    /// `(at_s, kind, detail)`.
+    pub events: Vec<(f64, String, String)>,
+}
+
+/// One sample of a [`FakeRun`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FakeSample {
+    pub t: f64,
+    pub anon: u64,
+    pub rss: u64,
+    pub swap: u64,
+    pub pss: Option<u64>,
+    pub threads: u64,
+    pub fds: u64,
+    pub processes: u32,
+    pub cgroup: Option<u64>,
+    pub mem_available: u64,
+    pub psi_some: Option<f64>,
+    pub psi_full: Option<f64>,
+}
+
+impl FakeRun {
+    /// A run labelled `label` started at `started_unix_ms`, with no samples yet.
+    pub fn new(label: &str, started_unix_ms: i64) -> FakeRun {
+        FakeRun {
+            label: label.to_string(),
+            command: vec!["python3".into(), format!("{label}.py")],
+            started_unix_ms,
+            interval_s: 1.0,
+            duration_s: 0.0,
+            options: serde_json::json!({"interval": "1s", "metric": "anon"}),
+            verdict: None,
+            exit_code: Some(0),
+            samples: Vec::new(),
+            processes: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Inserts the run and returns its id.
+    pub fn insert(&self, conn: &mut rusqlite::Connection) -> i64 {
+        use rusqlite::params;
+        let tx = conn.transaction().unwrap();
+        let secs = self.started_unix_ms / 1000;
+        let started_at = rfc3339(secs);
+        let peak = self.samples.iter().map(|s| s.anon).max().unwrap_or(0);
+        tx.execute(
+            "INSERT INTO runs (kind, label, command, host, started_at, started_unix_ms, interval_s,
+                mode, metric, mem_total_bytes, options, ended_unix_ms, duration_s, exit_code,
+                exit_signal, stopped_by, status, peak_bytes, verdict)
+             VALUES ('run', ?1, ?2, 'testhost', ?3, ?4, ?5, 'cgroup-v2', 'anon', ?6, ?7, ?8, ?9,
+                ?10, NULL, NULL, ?11, ?12, ?13)",
+            params![
+                self.label,
+                serde_json::to_string(&self.command).unwrap(),
+                started_at,
+                self.started_unix_ms,
+                self.interval_s,
+                16i64 << 30,
+                self.options.to_string(),
+                self.started_unix_ms + (self.duration_s * 1000.0) as i64,
+                self.duration_s,
+                self.exit_code,
+                self.exit_code.unwrap_or(0),
+                peak as i64,
+                self.verdict.as_ref().map(|v| v.to_string()),
+            ],
+        )
+        .unwrap();
+        let id = tx.last_insert_rowid();
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO samples (run_id, t, rss, anon, swap, pss, threads, fds,
+                        processes, cgroup, mem_available, psi_some, psi_full)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .unwrap();
+            for s in &self.samples {
+                stmt.execute(params![
+                    id,
+                    s.t,
+                    s.rss as i64,
+                    s.anon as i64,
+                    s.swap as i64,
+                    s.pss.map(|v| v as i64),
+                    s.threads as i64,
+                    s.fds as i64,
+                    s.processes,
+                    s.cgroup.map(|v| v as i64),
+                    s.mem_available as i64,
+                    s.psi_some,
+                    s.psi_full,
+                ])
+                .unwrap();
+            }
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO processes (run_id, pid, start_ticks, ppid, command, first_seen_s,
+                        last_seen_s, first_anon, last_anon, peak_anon, peak_at_s, peak_rss,
+                        peak_threads, peak_fds, exited)
+                     VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?5, ?8, 1, 4, 1)",
+                )
+                .unwrap();
+            for (pid, command, first, last, first_anon, last_anon, peak) in &self.processes {
+                stmt.execute(params![
+                    id,
+                    pid,
+                    command,
+                    first,
+                    last,
+                    *first_anon as i64,
+                    *last_anon as i64,
+                    *peak as i64
+                ])
+                .unwrap();
+            }
+            let mut stmt = tx
+                .prepare("INSERT INTO events (run_id, at_s, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+                .unwrap();
+            for (at, kind, detail) in &self.events {
+                stmt.execute(params![id, at, kind, detail]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        id
+    }
+}
+
+/// `2024-05-01T10:00:00Z` for seconds since the epoch (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl Lab {
+    /// Creates this lab's database with memwarden's own schema (memwarden migrates an empty
+    /// file when it opens it) and opens it for inserting [`FakeRun`]s.
+    pub fn fake_store(&self) -> rusqlite::Connection {
+        std::fs::write(self.db(), b"").expect("create the database file");
+        let out = self.run(&["ls"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        rusqlite::Connection::open(self.db()).expect("open the lab's database")
+    }
+}
+
+/// Compares `actual` with the golden file `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites it.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no golden file {}; create it with UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs from the output (rerun with UPDATE_GOLDEN=1 if the change is intended)\n\
+         --- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
