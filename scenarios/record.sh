@@ -61,23 +61,23 @@ for name in "${names[@]}"; do
     echo "record.sh: $file" >&2
     "$MEMWARDEN" run --db "$tmp/runs.db" --interval "$interval" --label "$file" \
         --json "$tmp/$name.json" -- "${cmd[@]}" "${extra[@]}"
-    # TODO(report): `memwarden report RUN --format csv` once it exists.
-    "$python" - "$tmp/runs.db" "$tmp/$name.json" "$out/$file.csv" <<'EOF'
-import json, sqlite3, sys
-db, report, csv = sys.argv[1:]
-run_id = json.load(open(report))["run_id"]
-conn = sqlite3.connect(db)
-ended = conn.execute(
-    "SELECT min(at_s) FROM events WHERE run_id = ? AND kind = 'exit'", (run_id,)).fetchone()[0]
-rows = conn.execute(
-    "SELECT t, rss, anon, threads, fds, processes FROM samples "
-    "WHERE run_id = ? AND processes > 0 AND t <= ? ORDER BY t",
-    (run_id, ended if ended is not None else float("inf"))).fetchall()
-with open(csv, "w") as f:
-    f.write("t_seconds,rss_bytes,anon_bytes,threads,fds,processes\n")
-    for t, *rest in rows:
-        f.write(f"{t:.3f}," + ",".join(str(v) for v in rest) + "\n")
-print(f"record.sh: {len(rows)} samples -> {csv}", file=sys.stderr)
+    "$MEMWARDEN" report --db "$tmp/runs.db" "$file" --format csv -o "$tmp/$name.csv"
+    "$python" - "$tmp/$name.json" "$tmp/$name.csv" "$out/$file.csv" <<'EOF'
+import csv, json, sys
+report, samples, out = sys.argv[1:]
+# Only while the command ran: the teardown of its leftovers after the exit is left out.
+ended = min((e["at_s"] for e in json.load(open(report))["events"] if e["kind"] == "exit"),
+            default=float("inf"))
+cols = ["rss_bytes", "anon_bytes", "threads", "fds", "processes"]
+n = 0
+with open(samples) as f, open(out, "w") as w:
+    w.write("t_seconds," + ",".join(cols) + "\n")
+    for row in csv.DictReader(f):
+        t = float(row["t_seconds"])
+        if int(row["processes"]) > 0 and t <= ended:
+            w.write(f"{t:.3f}," + ",".join(row[c] for c in cols) + "\n")
+            n += 1
+print(f"record.sh: {n} samples -> {out}", file=sys.stderr)
 EOF
 done
 
