@@ -117,7 +117,7 @@ fn each_shape_gets_its_verdict() {
             let v = leak(s);
             assert_eq!(v.kind, VerdictKind::Stable, "{s:?} seed {seed}: {v:?}");
         }
-        for s in [Shape::Plateau, Shape::Step] {
+        for s in [Shape::Plateau, Shape::Fill, Shape::Step] {
             let v = leak(s);
             assert!(
                 matches!(v.kind, VerdictKind::Plateau | VerdictKind::Stable),
