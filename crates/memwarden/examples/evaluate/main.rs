@@ -48,12 +48,14 @@ const VARIANTS: &[(&str, &[(&str, f64)])] = &[
     ("min_span_s 90", &[("min_span_s", 90.0)]),
     ("min_span_s 120", &[("min_span_s", 120.0)]),
     ("min_span_s 140", &[("min_span_s", 140.0)]),
+    ("min_span_s 150", &[("min_span_s", 150.0)]),
     ("min_span_s 180", &[("min_span_s", 180.0)]),
     ("no fast path", &[("fast_growth", f64::INFINITY)]),
     ("fast_growth 1", &[("fast_growth", 1.0)]),
     ("fast_growth 3", &[("fast_growth", 3.0)]),
     ("fast_span_s 20", &[("fast_span_s", 20.0)]),
     ("warmup_fraction 0.1", &[("warmup_fraction", 0.1)]),
+    ("min_half_ratio 0.6", &[("min_half_ratio", 0.6)]),
 ];
 
 struct Args {
@@ -236,6 +238,7 @@ fn main() {
     let dirs: Vec<String> = args.dirs.iter().map(|d| d.display().to_string()).collect();
     let mut md = eval.header(SEED, &args.knobs, &dirs);
     eval.goal(&mut md);
+    eval.notes(&mut md);
     eval.summary(&mut md);
     eval.paired_table(&mut md);
     eval.rate_table(&mut md);

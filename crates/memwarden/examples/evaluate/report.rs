@@ -195,21 +195,74 @@ impl Eval<'_> {
                     (false, false) => "NOT met",
                 },
             );
-            held.push((b.name.clone(), fewer || i >= 2, p.no_later()));
+            held.push((
+                b.name.clone(),
+                (ours.wrong_calls(), theirs.wrong_calls()),
+                p.no_later(),
+                median_ok,
+            ));
         }
-        let both: Vec<&str> = held
-            .iter()
-            .filter(|h| h.1 && h.2)
-            .map(|h| h.0.as_str())
-            .collect();
+        let verdict = |range: std::ops::Range<usize>| {
+            let list: Vec<String> = held[range.start.min(held.len())..range.end.min(held.len())]
+                .iter()
+                .map(|(name, (ours, theirs), no_later, median_ok)| {
+                    format!(
+                        "against {name}: fewer false alarms {} ({ours} vs {theirs} wrong \
+                         calls), no later detection {}",
+                        if ours < theirs { "met" } else { "NOT met" },
+                        match (no_later, median_ok) {
+                            (true, _) => "met",
+                            (false, true) => "met on the median, NOT on the p90",
+                            (false, false) => "NOT met",
+                        }
+                    )
+                })
+                .collect();
+            if list.is_empty() {
+                "not measured".to_string()
+            } else {
+                list.join("; ")
+            }
+        };
         let _ = writeln!(
             md,
-            "\nWhich comparison holds, both parts: {}.\n",
-            if both.is_empty() {
-                "none".to_string()
-            } else {
-                both.join("; ")
-            }
+            "\n**As specified** (S4's 30 MB in 60 s, least squares at p<0.001): {}. The \
+             baselines call a leak within seconds on nearly every trace, leak or not (see the \
+             shape table: fills, steps and flat sawtooths included), so they are early on the \
+             leaks too; a detector that waits to tell a filling cache from a leak cannot be as \
+             early.\n\n\
+             **At a matched false-alarm rate** (each baseline tuned on this corpus to make no \
+             more wrong calls than the detector): {}.\n",
+            verdict(0..2),
+            verdict(2..4)
+        );
+    }
+
+    /// What bounds the detector's latency, in words.
+    pub fn notes(&self, md: &mut String) {
+        let c = self.config;
+        let _ = writeln!(
+            md,
+            "## What bounds the detector's latency\n\n\
+             - A cache that fills at a steady rate is a leak in every respect until it is \
+             full. The corpus has such fills lasting up to 2 min, so a steady rise is called \
+             only after {} s of it past warm-up ({} s into a run at the earliest); the knob \
+             table below shows what shorter spans cost in wrong calls.\n\
+             - Growth far beyond what a cache adds is called sooner: from {} s past warm-up, \
+             when the floor has risen {}x its level at the start of the judged window and \
+             kept rising over a tenth of it. Leaks from small processes (the scenarios, \
+             sqlite's) are called in 15-40 s; a leak of 150 MiB/min on a 300 MiB process is \
+             not fast by this measure and waits for the span.\n\
+             - Where the detector is later than a tuned baseline: staircases with big steps \
+             minutes apart (one step is a plateau, so it needs several), GC sawtooths with \
+             minute-long periods (a tooth's floor is known only at the next), and leaks that \
+             start late in a long run (floor buckets widen as the run ages, to keep memory \
+             bounded, and a window needs {} of them: about an eighth of the run's age).\n",
+            c.min_span_s,
+            (c.warmup_s.max(c.min_span_s / (1.0 - c.warmup_fraction))).round(),
+            c.fast_span_s,
+            c.fast_growth,
+            c.min_points,
         );
     }
 

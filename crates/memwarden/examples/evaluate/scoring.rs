@@ -287,8 +287,10 @@ pub fn paired(
 /// The candidates a baseline is tuned over: S4's rule with larger rises and longer windows.
 pub fn rise_candidates() -> Vec<Rule> {
     let mut out = Vec::new();
-    for window_s in [10.0, 30.0, 60.0, 120.0, 300.0, 600.0] {
-        for mb in [30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 700.0, 1000.0] {
+    for window_s in [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0] {
+        for mb in [
+            30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 700.0, 1000.0, 1500.0, 2000.0,
+        ] {
             out.push(Rule::Rise {
                 window_s,
                 rise: mb * 1e6,
@@ -298,13 +300,13 @@ pub fn rise_candidates() -> Vec<Rule> {
     out
 }
 
-/// Least squares with a larger minimum rate (× 1 to × 64 the detector's), a stricter t and a
+/// Least squares with a larger minimum rate (× 1 to × 256 the detector's), a stricter t and a
 /// minimum span from the first sample.
 pub fn least_squares_candidates(min_rate: f64) -> Vec<Rule> {
     let mut out = Vec::new();
-    for factor in [1.0, 4.0, 16.0, 64.0] {
-        for t_crit in [3.09, 10.0, 30.0, 100.0] {
-            for min_span_s in [0.0, 30.0, 60.0, 120.0, 300.0, 600.0] {
+    for factor in [1.0, 4.0, 16.0, 64.0, 256.0] {
+        for t_crit in [3.09, 10.0, 30.0, 100.0, 300.0] {
+            for min_span_s in [0.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0] {
                 out.push(Rule::LeastSquares {
                     min_rate: min_rate * factor,
                     t_crit,
