@@ -398,3 +398,22 @@ fn recorded_slow_leaks_are_called() {
         assert_eq!(v.kind, VerdictKind::Leak, "{name}: {v:?}");
     }
 }
+
+#[test]
+fn a_leak_that_starts_late_in_a_long_run_is_called_within_minutes() {
+    // Two hours flat at 200 MiB (floor buckets are a minute wide by then), then 2 MiB/min:
+    // about ten of those buckets make a significant window.
+    let mut rng = synth::Rng::new(5);
+    let mut d = Detector::new(DetectorConfig::default());
+    for i in 0..14_400 {
+        let t = i as f64;
+        let leak = 2.0 * MIB / 60.0 * (t - 7200.0).max(0.0);
+        d.push(t, 200.0 * MIB + leak + 64.0 * 1024.0 * rng.normal());
+        if t < 7200.0 {
+            assert_eq!(d.verdict().detected_at_s, None, "at {t}: {:?}", d.verdict());
+        }
+    }
+    let v = d.verdict();
+    let at = v.detected_at_s.expect("called");
+    assert!(at - 7200.0 < 15.0 * 60.0, "{v:?}");
+}

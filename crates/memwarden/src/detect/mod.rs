@@ -45,7 +45,8 @@ use floor::FloorBuckets;
 use judge::{Judgement, Scratch, Shape};
 use verdict::format_p;
 
-/// Most windows judged at each look (the whole run after warm-up, its last half, quarter…);
+/// Most halved windows judged at each look (the whole run after warm-up, its last half,
+/// quarter…; then the shortest window that can be judged);
 /// their significance is split between them (Bonferroni).
 const MAX_WINDOWS: usize = 8;
 /// Consecutive looks that must see a leak before it is called, so one unlucky bucket cannot
@@ -162,7 +163,7 @@ impl Detector {
             Some(_) => (VerdictKind::Leak, reason.clone()),
             None if *kind == VerdictKind::Leak => (
                 VerdictKind::Inconclusive,
-                format!("{reason}; to be confirmed at the next look"),
+                format!("{reason}; to be confirmed by the next looks"),
             ),
             None => (*kind, reason.clone()),
         };
@@ -266,15 +267,26 @@ impl Detector {
         // Windows: all after warm-up, then its last half, last quarter, … while they span
         // `min_span_s` with `min_points`. The short ones catch a leak that starts after a long
         // stable stretch, which the whole run would dilute.
-        let mut starts = [warm_end; MAX_WINDOWS];
+        let mut starts = [warm_end; MAX_WINDOWS + 1];
         let mut tested = 1;
         if !fast_phase {
-            for (j, start) in starts.iter_mut().enumerate().skip(1) {
+            for (j, start) in starts.iter_mut().enumerate().take(MAX_WINDOWS).skip(1) {
                 *start = now - observed / f64::from(1u32 << j);
                 let n = self.points.len() - self.points.partition_point(|p| p.0 < *start);
                 if now - *start < cfg.min_span_s || n < cfg.min_points {
                     break;
                 }
+                tested += 1;
+            }
+            // And the shortest window that can be judged: `min_span_s`, or `min_points` floor
+            // points when buckets are wider (a long run). A leak that starts late in a long
+            // run fills it before any of the halved windows.
+            let k = self.points.len().saturating_sub(cfg.min_points.max(1));
+            let kth = self.points.get(k).map_or(f64::NEG_INFINITY, |p| p.0);
+            let shortest_start = (now - cfg.min_span_s).min(kth);
+            let last = starts[tested - 1];
+            if shortest_start > last + 0.25 * (now - last) {
+                starts[tested] = shortest_start;
                 tested += 1;
             }
         }
