@@ -54,7 +54,12 @@ const VARIANTS: &[(&str, &[(&str, f64)])] = &[
     ("fast_growth 1", &[("fast_growth", 1.0)]),
     ("fast_growth 3", &[("fast_growth", 3.0)]),
     ("fast_span_s 20", &[("fast_span_s", 20.0)]),
-    ("warmup_fraction 0.1", &[("warmup_fraction", 0.1)]),
+    (
+        "warmup_fraction 0.1 (an earlier first look)",
+        &[("warmup_fraction", 0.1)],
+    ),
+    ("bucket_s 0.5 (finer floor early)", &[("bucket_s", 0.5)]),
+    ("bucket_s 2", &[("bucket_s", 2.0)]),
     ("min_half_ratio 0.6", &[("min_half_ratio", 0.6)]),
 ];
 

@@ -19,13 +19,13 @@ pub struct DetectorConfig {
     /// (a JIT warming, a pool growing to size) is not taken for a trend.
     pub warmup_fraction: f64,
     /// Seconds of steady rise after warm-up before it is called a leak (unless it is fast:
-    /// `fast_growth`). Default 150 s, so such a leak is called 190 s into a run at the
-    /// earliest. A cache that fills at a steady rate looks exactly like a leak until it is
+    /// `fast_growth`). Default 150 s, so such a leak is called about 190 s into a run at
+    /// the earliest. A cache that fills at a steady rate looks exactly like a leak until it is
     /// full, so this must outlast the longest fill that is not to be called a leak, plus the
     /// time to see it stop: on the labeled corpus (bench/results/detector-eval.md), whose fills last up to
-    /// 2 min after start-up, 60 s made 85 wrong calls (on 462 traces that do not leak), 90 s
-    /// 47, 120 s 11, 140 s 2, 150 s 1, 180 s none but with a median latency of 3m 32s, not
-    /// 2m 56s.
+    /// 2 min after start-up, 60 s made 87 wrong calls (on 462 traces that do not leak), 90 s
+    /// 49, 120 s 13, 140 s 3, 150 s 1, 180 s none but with a median latency of 3m 29s, not
+    /// 2m 53s.
     pub min_span_s: f64,
     /// Seconds of observation after warm-up before a fast leak can be called: the whole
     /// window after warm-up rising steadily and significantly, its floor up `fast_growth`
@@ -62,7 +62,8 @@ pub struct DetectorConfig {
     /// Default 0.5.
     pub min_half_ratio: f64,
     /// Width of a floor bucket at the start, seconds. Default 1 s; buckets double in width as
-    /// the run grows, so the floor always has `max_buckets / 2 ..= max_buckets` points.
+    /// the run grows, so the floor always has `max_buckets / 2 ..= max_buckets` points. On the
+    /// corpus 0.5 s made 3 more wrong calls and no call sooner, 2 s changed nothing.
     pub bucket_s: f64,
     /// Most floor buckets kept. Default 128: memory and the cost of a verdict are bounded by
     /// this, whatever the length of the run.
