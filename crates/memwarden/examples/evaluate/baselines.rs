@@ -1,9 +1,10 @@
-//! The two rules the detector must beat (DESIGN §5), streaming like it.
+//! The two rules the detector must beat (DESIGN §5), streaming like it, with the knobs the
+//! evaluation turns to make them as cautious as the detector.
 
 use std::collections::VecDeque;
 
-/// S4's rule: "RSS grew > 30 MB within 60 s" — the current value exceeds the smallest value
-/// of the last 60 s by more than 30 MB.
+/// S4's rule, "RSS grew > 30 MB within 60 s", with the rise and the window as knobs: fires
+/// when the current value exceeds the smallest value of the last window by more than the rise.
 pub struct WindowRise {
     window_s: f64,
     rise: f64,
@@ -12,11 +13,12 @@ pub struct WindowRise {
 }
 
 impl WindowRise {
-    /// S4's figures: 30 MB (decimal, as written) within 60 s.
-    pub fn s4() -> Self {
+    /// Fires when the value exceeds the smallest of the last `window_s` seconds by more than
+    /// `rise`.
+    pub fn new(window_s: f64, rise: f64) -> Self {
         WindowRise {
-            window_s: 60.0,
-            rise: 30e6,
+            window_s,
+            rise,
             mins: VecDeque::new(),
         }
     }
@@ -41,9 +43,13 @@ impl WindowRise {
 
 /// Least-squares slope over all samples, with a t-test: fires when the slope is positive at
 /// one-sided p < 0.001 (t > 3.09; the samples are many, so t is taken as normal) and at least
-/// the minimum rate.
+/// the minimum rate. Tuned: a larger critical t, a larger minimum rate, and no call before
+/// `min_span_s` from the first sample.
 pub struct LeastSquares {
     min_rate: f64,
+    t_crit: f64,
+    min_span_s: f64,
+    first_t: Option<f64>,
     n: f64,
     mean_t: f64,
     mean_v: f64,
@@ -54,13 +60,13 @@ pub struct LeastSquares {
 }
 
 impl LeastSquares {
-    /// One-sided 0.1 % critical value of the normal distribution.
-    const T_CRIT: f64 = 3.090_232;
-
-    /// The rule with the given minimum rate (units/s).
-    pub fn new(min_rate: f64) -> Self {
+    /// The rule with a minimum rate, a critical t and a minimum span from the first sample.
+    pub fn tuned(min_rate: f64, t_crit: f64, min_span_s: f64) -> Self {
         LeastSquares {
             min_rate,
+            t_crit,
+            min_span_s,
+            first_t: None,
             n: 0.0,
             mean_t: 0.0,
             mean_v: 0.0,
@@ -80,7 +86,8 @@ impl LeastSquares {
         self.stt += dt * (t - self.mean_t);
         self.stv += dt * (v - self.mean_v);
         self.svv += dv * (v - self.mean_v);
-        if self.n < 3.0 || self.stt <= 0.0 {
+        let first = *self.first_t.get_or_insert(t);
+        if self.n < 3.0 || self.stt <= 0.0 || t - first < self.min_span_s {
             return false;
         }
         let slope = self.stv / self.stt;
@@ -91,7 +98,7 @@ impl LeastSquares {
         } else {
             f64::INFINITY * slope.signum()
         };
-        slope >= self.min_rate && t_stat > Self::T_CRIT
+        slope >= self.min_rate && t_stat > self.t_crit
     }
 }
 
@@ -101,15 +108,15 @@ mod tests {
 
     #[test]
     fn s4_fires_on_30mb_in_a_minute() {
-        let mut r = WindowRise::s4();
+        let mut r = WindowRise::new(60.0, 30e6);
         assert!(!(0..60).any(|i| r.push(i as f64, 1e8 + i as f64 * 0.4e6)));
-        let mut r = WindowRise::s4();
+        let mut r = WindowRise::new(60.0, 30e6);
         assert!((0..60).any(|i| r.push(i as f64, 1e8 + i as f64 * 0.6e6)));
     }
 
     #[test]
     fn least_squares_fires_on_a_line() {
-        let mut r = LeastSquares::new(1.0);
+        let mut r = LeastSquares::tuned(1.0, 3.09, 0.0);
         assert!((0..100).any(|i| r.push(i as f64, 5.0 * i as f64 + (i % 3) as f64)));
     }
 }

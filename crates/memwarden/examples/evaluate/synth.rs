@@ -54,8 +54,12 @@ pub enum Shape {
     SawRising,
     /// A GC sawtooth with a flat floor.
     SawFlat,
-    /// Growth that slows and stops (exponential approach: a cache filling).
+    /// Growth that slows and stops (exponential approach: a cache of random keys filling).
     Plateau,
+    /// Steady growth for 15-120 s, then flat, sometimes under a GC sawtooth (a cache of new
+    /// keys filling to its capacity, or a TTL cache filling until its first entries expire):
+    /// a leak in every respect until it stops.
+    Fill,
     /// One step up, then flat.
     Step,
     /// Flat with noise only.
@@ -64,13 +68,14 @@ pub enum Shape {
 
 impl Shape {
     /// Every shape.
-    pub const ALL: [Shape; 8] = [
+    pub const ALL: [Shape; 9] = [
         Shape::Line,
         Shape::LateLine,
         Shape::Staircase,
         Shape::SawRising,
         Shape::SawFlat,
         Shape::Plateau,
+        Shape::Fill,
         Shape::Step,
         Shape::Noise,
     ];
@@ -91,7 +96,8 @@ impl Shape {
             Shape::Staircase => "staircase",
             Shape::SawRising => "sawtooth, rising floor",
             Shape::SawFlat => "sawtooth, flat floor",
-            Shape::Plateau => "plateau",
+            Shape::Plateau => "plateau (slowing fill)",
+            Shape::Fill => "fill at a steady rate, then flat",
             Shape::Step => "step",
             Shape::Noise => "noise",
         }
@@ -136,6 +142,10 @@ pub struct Labeled {
     pub leak: bool,
     /// When the leak starts (seconds), for latency.
     pub leak_start: f64,
+    /// Leak rate, bytes/s (0 for a trace that does not leak, NaN when unknown).
+    pub rate: f64,
+    /// The parameter that makes this trace hard, for finer tables: `fill 90s`, `period 40s`.
+    pub detail: String,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -144,20 +154,32 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub fn generate(spec: &Spec) -> Labeled {
     let mut rng = Rng::new(spec.seed);
     let b = spec.base;
-    // Start-up: from a tenth of the base towards it with a 2-5 s time constant.
-    let warm_tau = rng.range(2.0, 5.0);
+    // Start-up: from a tenth of the base towards it with a 2-12 s time constant (a slow one is
+    // a JIT warming or a pool growing to size: 95 % after half a minute).
+    let warm_tau = rng.range(2.0, 12.0);
     let leak_at = match spec.shape {
         Shape::LateLine => rng.range(0.3, 0.7) * spec.duration,
         _ => rng.range(5.0, 30.0),
     };
-    let period = match spec.shape {
-        Shape::Staircase => *pick(&mut rng, &[20.0, 60.0, 120.0]),
-        Shape::SawRising | Shape::SawFlat => *pick(&mut rng, &[5.0, 15.0, 40.0]),
-        _ => 0.0,
+    let periods: &[f64] = match spec.shape {
+        // At least five steps in the trace.
+        Shape::Staircase if spec.duration < 600.0 => &[20.0],
+        Shape::Staircase if spec.duration < 1200.0 => &[20.0, 60.0],
+        Shape::Staircase => &[20.0, 60.0, 120.0],
+        Shape::SawRising | Shape::SawFlat => &[3.0, 10.0, 30.0, 60.0],
+        Shape::Fill => &[3.0, 10.0, 30.0],
+        _ => &[0.0],
     };
-    let amplitude = rng.range(0.2, 0.6) * b;
+    let period = *pick(&mut rng, periods);
+    let amplitude = match spec.shape {
+        // A fill under a GC: teeth smaller than the fill, half the time.
+        Shape::Fill if rng.uniform() < 0.5 => 0.0,
+        Shape::Fill => rng.range(0.1, 0.3) * b,
+        _ => rng.range(0.2, 0.6) * b,
+    };
     let phase = rng.uniform() * period;
-    let plateau_tau = *pick(&mut rng, &[5.0, 10.0, 20.0]);
+    let plateau_tau = *pick(&mut rng, &[5.0, 10.0, 20.0, 40.0]);
+    let fill_s = *pick(&mut rng, &[15.0, 30.0, 60.0, 90.0, 120.0]);
     let plateau_height = rng.range(0.2, 1.0) * b;
     let step_at = rng.range(0.2, 0.8) * spec.duration;
     let step_height = rng.range(0.1, 0.5) * b;
@@ -165,6 +187,13 @@ pub fn generate(spec: &Spec) -> Labeled {
     let leak_start = match spec.shape {
         Shape::Staircase => leak_at + period,
         _ => leak_at,
+    };
+    let saw = |t: f64| {
+        if period > 0.0 && amplitude > 0.0 {
+            amplitude * ((t + phase) / period).fract()
+        } else {
+            0.0
+        }
     };
 
     let n = (spec.duration / spec.interval).round() as usize + 1;
@@ -190,10 +219,9 @@ pub fn generate(spec: &Spec) -> Labeled {
                     rate * period * ((t - leak_at) / period).floor()
                 }
             }
-            Shape::SawRising | Shape::SawFlat => {
-                rate * since + amplitude * (((t + phase) / period).fract())
-            }
+            Shape::SawRising | Shape::SawFlat => rate * since + saw(t),
             Shape::Plateau => plateau_height * (1.0 - (-since / plateau_tau).exp()),
+            Shape::Fill => plateau_height * (since / fill_s).min(1.0) + saw(t),
             Shape::Step => {
                 if t >= step_at {
                     step_height
@@ -209,13 +237,23 @@ pub fn generate(spec: &Spec) -> Labeled {
         let v = ((warm + shape + noise).max(4096.0) / 4096.0).round() * 4096.0;
         points.push((t, v));
     }
+    let detail = match spec.shape {
+        Shape::Staircase => format!("a step every {period:.0}s"),
+        Shape::SawRising | Shape::SawFlat => format!("period {period:.0}s"),
+        Shape::Plateau => format!("time constant {plateau_tau:.0}s"),
+        Shape::Fill if amplitude > 0.0 => format!("fills {fill_s:.0}s, under a sawtooth"),
+        Shape::Fill => format!("fills {fill_s:.0}s"),
+        _ => String::new(),
+    };
     Labeled {
         name: format!(
-            "{} {}@{}s {:.0}min noise {}{}{}",
+            "{}{}{} {}@{}s {:.0}s noise {}{}{}",
             spec.shape.name(),
+            if detail.is_empty() { "" } else { ", " },
+            detail,
             fmt_rate(rate),
             spec.interval,
-            spec.duration / 60.0,
+            spec.duration,
             fmt_size(spec.noise),
             if spec.wander > 0.0 { " wandering" } else { "" },
             if spec.startup { " +startup" } else { "" }
@@ -224,6 +262,8 @@ pub fn generate(spec: &Spec) -> Labeled {
         points,
         leak: spec.shape.leaks(),
         leak_start,
+        rate,
+        detail,
     }
 }
 
@@ -243,22 +283,43 @@ fn fmt_rate(r: f64) -> String {
     if r == 0.0 {
         String::new()
     } else {
-        format!("{}/s ", fmt_size(r))
+        format!("{} ", memwarden::units::format_rate(r))
     }
 }
+
+/// Leak rates of the corpus, bytes/s: from below the detector's default minimum (10 MiB/h)
+/// to the growth S4's incident saw (158 MB/min).
+pub const RATES: [f64; 5] = [
+    4.0 * MIB / 3600.0,
+    16.0 * MIB / 3600.0,
+    96.0 * MIB / 3600.0,
+    16.0 * MIB / 60.0,
+    158e6 / 60.0,
+];
 
 /// The labeled corpus of the evaluation: every shape at several rates, noise levels,
 /// intervals and lengths, each with its own seed.
 pub fn corpus(seed: u64) -> Vec<Labeled> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
-    let rates = [24.0 * 1024.0, 256.0 * 1024.0, 2.0 * MIB];
     let noises = [(16.0 * 1024.0, 0.0), (1.0 * MIB, 0.0), (4.0 * MIB, 0.5)];
-    let runs = [(1.0, 600.0), (1.0, 3600.0), (0.1, 300.0), (0.1, 1200.0)];
+    // (interval, duration): `memwarden run` in CI (200 ms, two minutes), and longer runs.
+    let runs = [
+        (0.2, 120.0),
+        (0.1, 300.0),
+        (1.0, 600.0),
+        (0.1, 1200.0),
+        (1.0, 3600.0),
+    ];
     for shape in Shape::ALL {
-        let shape_rates: &[f64] = if shape.leaks() { &rates } else { &[0.0] };
-        // Non-leaking shapes get as many traces as leaking ones, with fresh seeds.
-        let repeats = if shape.leaks() { 1 } else { rates.len() };
+        let shape_rates: &[f64] = if shape.leaks() { &RATES } else { &[0.0] };
+        // Non-leaking shapes get as many traces as leaking ones (fills twice as many: they
+        // are the hardest), with fresh seeds.
+        let repeats = match shape {
+            _ if shape.leaks() => 1,
+            Shape::Fill => 2 * RATES.len(),
+            _ => RATES.len(),
+        };
         for &rate in shape_rates {
             for _ in 0..repeats {
                 for &(noise, wander) in &noises {

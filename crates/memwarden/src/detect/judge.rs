@@ -8,9 +8,11 @@
 //! 2. Trend: Theil–Sen slope, Mann–Kendall significance (its variance widened for serially
 //!    correlated points, so memory that wanders with load is not taken for a trend).
 //! 3. Consistency: the early and the recent half must each rise at least `min_half_ratio` of
-//!    the whole window's slope, and neither more than 1/`min_half_ratio` times the other.
-//!    One step up lies in one half only, so it is never a leak; growth that is dying out
-//!    (a cache filling) or only just began fails the ratio; a line or a staircase passes.
+//!    the whole window's slope, and neither more than 1/`min_half_ratio` times the other; and
+//!    the last quarter must still rise at `min_half_ratio` of it. One step up lies in one half
+//!    only, so it is never a leak; growth that is dying out (a cache filling) or only just
+//!    began fails the ratio; a fill that just stopped fails the last quarter; a line or a
+//!    staircase passes.
 //! 4. Otherwise: `plateau` if the floor rose by more than the rate threshold allows over the
 //!    window and the last quarter is flat; `rising` (inconclusive) if it still rises; `stable`.
 
@@ -81,6 +83,9 @@ pub(crate) struct Judgement {
     pub level: f64,
     /// Median of the recent half minus median of the early half.
     pub rise: f64,
+    /// The floor at the start of the window on the fitted line (Theil–Sen slope through the
+    /// median intercept).
+    pub start_level: f64,
     /// Slowest rate called a leak at this level.
     pub threshold: f64,
     /// Significance the window was judged at (the configured one, split between windows).
@@ -88,6 +93,16 @@ pub(crate) struct Judgement {
 }
 
 impl Judgement {
+    /// How much the floor rose over the window on the fitted line, as a multiple of its level
+    /// at the window's start (0 when that level is not positive).
+    pub fn growth(&self) -> f64 {
+        if self.start_level > 0.0 {
+            self.slope * self.span() / self.start_level
+        } else {
+            0.0
+        }
+    }
+
     /// Seconds between the first and the last judged point.
     pub fn span(&self) -> f64 {
         self.end - self.start
@@ -129,6 +144,10 @@ pub(crate) fn judge(
     // full resolution, are judged too).
     let k = if unresolved_saw { 1 } else { group };
     let k = k.max(points.len().div_ceil(MAX_POINTS));
+    // Rare deep dips (a worker restarting, a cache flushed) look like teeth a window long;
+    // keep three groups at least, so a flat floor between them is still judged (too few to
+    // call a leak, enough to tell it is not rising).
+    let k = k.min(points.len() / 3).max(1);
     group_minima(points, k, &mut scratch.grouped);
     let pts = &scratch.grouped;
     let n = pts.len();
@@ -156,6 +175,11 @@ pub(crate) fn judge(
     let early_level = stats::median_value(early_pts, &mut scratch.numbers).unwrap_or(pts[0].1);
     let rise = level - early_level;
     let threshold = config.threshold_at(level);
+    scratch.numbers.clear();
+    scratch
+        .numbers
+        .extend(pts.iter().map(|&(t, v)| v - slope * (t - start)));
+    let start_level = stats::median_in_place(&mut scratch.numbers);
 
     let mut j = Judgement {
         shape: Shape::Unresolved,
@@ -171,6 +195,7 @@ pub(crate) fn judge(
         latest: latest.unwrap_or(0.0),
         level,
         rise,
+        start_level,
         threshold,
         alpha,
     };
@@ -187,6 +212,7 @@ pub(crate) fn judge(
             early.min(recent) >= (HALF_SHARE * threshold).max(r * slope)
                 && recent >= r * early
                 && early >= r * recent
+                && latest.is_some_and(|l| l >= r * slope)
         }
         _ => false,
     };
@@ -205,11 +231,17 @@ pub(crate) fn judge(
         Shape::Plateau
     } else if grew || (rose && slope >= threshold) {
         Shape::Rising
-    } else if n >= config.min_points || slope < threshold || trend.p_plain > LENIENT_P {
-        // With few points (the bottoms of a slow sawtooth), "stable" when they do not rise as
-        // fast as a leak would, or show no sign of rising even at a lenient level.
+    } else if slope < threshold || trend.p_plain > LENIENT_P {
+        // Not rising as fast as a leak would, or no sign of rising even at a lenient level.
         Shape::Stable
+    } else if n >= config.min_points && j.span() >= config.min_span_s {
+        // Rising a little, not significantly, over a window long enough to have shown it.
+        Shape::Stable
+    } else if n >= config.min_points {
+        // Perhaps rising, over a window shorter than a leak call needs: not stable yet.
+        Shape::Rising
     } else {
+        // Too few points (the bottoms of a slow sawtooth).
         Shape::Unresolved
     };
     Some(j)

@@ -172,7 +172,7 @@ fn mann_kendall_var(points: &[(f64, f64)], values: &mut Vec<f64>) -> f64 {
 }
 
 /// Median of a non-empty slice, reordering it.
-fn median_in_place(v: &mut [f64]) -> f64 {
+pub(crate) fn median_in_place(v: &mut [f64]) -> f64 {
     let n = v.len();
     let mid = n / 2;
     let upper = *v.select_nth_unstable_by(mid, f64::total_cmp).1;
