@@ -220,8 +220,15 @@ pub(crate) fn judge(
     let flat_now = latest.is_some_and(|l| l < HALF_SHARE * threshold);
     let rose = trend.p_plain < alpha;
     let grew = rose && rise >= threshold * j.span();
-    j.shape = if unresolved_saw {
+    // Not rising as fast as a leak would, or no sign of rising even at a lenient level.
+    let not_rising = slope < threshold || trend.p_plain > LENIENT_P;
+    j.shape = if unresolved_saw && !not_rising {
+        // One tooth so far, and the floor seems to rise: it may be the tooth's own ramp.
         Shape::Unresolved
+    } else if unresolved_saw {
+        // One drop in a floor that does not rise (a blip, a cache flushed once): nothing
+        // to wait for.
+        Shape::Stable
     } else if n >= config.min_points && significant && slope >= threshold && steady {
         if !interval {
             j.interval = stats::sen_interval(&trend, &mut scratch.slopes);
@@ -231,8 +238,7 @@ pub(crate) fn judge(
         Shape::Plateau
     } else if grew || (rose && slope >= threshold) {
         Shape::Rising
-    } else if slope < threshold || trend.p_plain > LENIENT_P {
-        // Not rising as fast as a leak would, or no sign of rising even at a lenient level.
+    } else if not_rising {
         Shape::Stable
     } else if n >= config.min_points && j.span() >= config.min_span_s {
         // Rising a little, not significantly, over a window long enough to have shown it.

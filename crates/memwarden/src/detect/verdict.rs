@@ -71,6 +71,8 @@ impl Quantity {
     pub fn amount(self, v: f64) -> String {
         match self {
             Quantity::Bytes => format_bytes_f(v),
+            // Whole things: a floor that rose by 52.9 threads rose by 53.
+            Quantity::Count(noun) if v.abs() >= 1.0 => format!("{} {noun}", v.round()),
             Quantity::Count(noun) => format!("{} {noun}", trim_number(v)),
         }
     }
@@ -149,7 +151,9 @@ mod tests {
     fn counts_print_with_their_noun() {
         let q = Quantity::Count("threads");
         assert_eq!(q.amount(12.0), "12 threads");
-        assert_eq!(q.amount(-2.5), "-2.5 threads");
+        assert_eq!(q.amount(52.9), "53 threads");
+        assert_eq!(q.amount(-2.5), "-3 threads");
+        assert_eq!(q.amount(0.4), "0.4 threads");
         assert_eq!(q.rate(2.0), "2 threads/s");
         assert_eq!(q.rate(0.5), "30 threads/min");
         assert_eq!(q.rate(1.0 / 600.0), "6 threads/h");

@@ -445,9 +445,10 @@ mod tests {
     #[test]
     fn the_detector_is_a_judge_that_never_withdraws_a_leak() {
         let mut judge: Box<dyn LeakJudge> = Box::new(Detector::new(DetectorConfig::default()));
-        // 1 MiB/s, one reading a second: called well within three minutes, and kept.
+        // 1 MiB/s on 64 MiB, one reading a second: a steady rise is called after the
+        // detector's 150 s of observation past warm-up, and kept.
         let mut first = None;
-        for i in 0..180u64 {
+        for i in 0..300u64 {
             let notice = judge.judge(i as f64, (64 << 20) + (i << 20));
             if notice.is_some() && first.is_none() {
                 first = Some(i);
