@@ -11,7 +11,7 @@ use clap::Parser;
 use memwarden::guard::Watchdog;
 use memwarden::units::Threshold;
 use moka::sync::Cache;
-use s4_global_maps::{mib, own_anon_bytes, traffic, Args, Tx};
+use s4_global_maps::{mib, own_anon_bytes, traffic, Args, Tx, TX_BYTES};
 
 #[derive(Debug, Parser)]
 struct FixedArgs {
@@ -43,14 +43,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.common.duration
     );
 
+    // Sized up front for what a TTL holds (twice over): the caches' tables are allocated at
+    // start-up instead of growing into place over the first minute, so memory is flat once
+    // the caches have filled.
+    let live = (args.common.tx_per_s() * args.ttl * 2.0).ceil() as usize;
     let txs: Cache<u64, Arc<Tx>> = Cache::builder()
         .max_capacity(args.cache_mib << 20)
+        .initial_capacity(live.min(((args.cache_mib << 20) / TX_BYTES as u64) as usize))
         .weigher(|_, tx: &Arc<Tx>| tx.bytes() as u32)
         .time_to_live(ttl)
         .build();
     // Replays arrive within moments: a signature needs remembering for a TTL, not forever.
     let seen: Cache<[u8; 64], ()> = Cache::builder()
-        .max_capacity(1_000_000)
+        .max_capacity(live as u64)
+        .initial_capacity(live)
         .time_to_live(ttl)
         .build();
 
