@@ -1,47 +1,73 @@
-//! The scenarios of DESIGN §9 (S1–S5, leaky and fixed) under the real `memwarden run`: each
-//! must produce its memory shape, as measured on the tree's anonymous memory.
+//! The scenarios of DESIGN §9 (S1–S5, leaky and fixed) under the real `memwarden run`, with
+//! the detector's default knobs: every leaky variant must be judged `leak`, every fixed one
+//! `stable` or `plateau`, and each must produce its memory shape, as measured on the tree's
+//! anonymous memory (the lowest and highest readings of a window just after warm-up against
+//! those of the last window; thresholds are a fraction of what the default rates produce, so
+//! a busy machine does not fail them).
 //!
-//! Until the detector judges runs, the shape is checked from the stored samples: the floor
-//! (lowest reading) and the top (highest) of a window just after warm-up against those of the
-//! last window. A leak's late floor is well above its early one; a fixed variant's late window
-//! is no higher than its early one, give or take noise. Thresholds are a fraction of what the
-//! default rates produce, so a busy machine (which slows the scenarios down) does not fail them.
+//! Each variant runs for [`SECONDS`]: a verdict needs the warm-up (5 s, or a fifth of the run)
+//! and a stretch of observation after it. The ten runs go at once — they mostly sleep — the
+//! first time any test asks for one, and each test then checks its own.
 //!
 //! The Rust scenarios are workspace members: `cargo test --workspace` builds their binaries
 //! next to `memwarden` (their own smoke tests make cargo build them).
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use common::*;
+
+/// How long each variant runs.
+const SECONDS: &str = "90";
 
 /// The repository's root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A Python scenario: the interpreter and its script.
-fn python_scenario(dir: &str, variant: &str) -> Vec<String> {
-    let script = root()
-        .join("scenarios")
-        .join(dir)
-        .join(format!("{variant}.py"));
-    vec![python(), script.to_str().unwrap().to_string()]
+/// The command of a variant (`s3_collector-leaky`): Python scripts run by the real
+/// interpreter, Rust binaries from the same target directory as `memwarden`.
+fn command(name: &str) -> Result<Vec<String>, String> {
+    let (scenario, variant) = name.rsplit_once('-').expect("scenario-variant");
+    let mut cmd = if ["s1", "s2", "s3"].iter().any(|p| scenario.starts_with(p)) {
+        let script = root()
+            .join("scenarios")
+            .join(scenario)
+            .join(format!("{variant}.py"));
+        vec![python(), script.to_str().unwrap().to_string()]
+    } else {
+        let package = scenario.replacen('_', "-", 2);
+        let bin = format!("{}-{variant}", &scenario[..2]);
+        let dir = Path::new(env!("CARGO_BIN_EXE_memwarden")).parent().unwrap();
+        let path = dir.join(&bin);
+        if !path.is_file() {
+            return Err(format!(
+                "scenario binary {} is missing: build it with `cargo build -p {package}` \
+                 (`cargo test --workspace` builds it)",
+                path.display()
+            ));
+        }
+        vec![path.to_str().unwrap().to_string()]
+    };
+    cmd.extend(["--duration".to_string(), SECONDS.to_string()]);
+    Ok(cmd)
 }
 
-/// A Rust scenario's binary, from the same target directory as `memwarden`.
-fn rust_scenario(package: &str, bin: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_memwarden")).parent().unwrap();
-    let path = dir.join(bin);
-    assert!(
-        path.is_file(),
-        "scenario binary {} is missing: build it with `cargo build -p {package}` \
-         (`cargo test --workspace` builds it)",
-        path.display()
-    );
-    vec![path.to_str().unwrap().to_string()]
-}
+const VARIANTS: [&str; 10] = [
+    "s1_spawner-leaky",
+    "s1_spawner-fixed",
+    "s2_pipeline-leaky",
+    "s2_pipeline-fixed",
+    "s3_collector-leaky",
+    "s3_collector-fixed",
+    "s4_global_maps-leaky",
+    "s4_global_maps-fixed",
+    "s5_tasks-leaky",
+    "s5_tasks-fixed",
+];
 
 /// One reading of the tree.
 #[derive(Debug, Clone, Copy)]
@@ -52,60 +78,88 @@ struct Point {
     fds: u64,
 }
 
-/// A finished run: its JSON report and its samples while the tree was alive.
+/// A finished run: its JSON report and its samples while the command ran.
 struct Run {
     report: serde_json::Value,
     points: Vec<Point>,
 }
 
-/// Runs `cmd` under `memwarden run --interval 200ms --json` and reads back its samples.
-fn run(cmd: Vec<String>) -> Run {
-    let lab = Lab::new();
-    let mut args = vec!["run", "--interval", "200ms", "--"];
-    args.extend(cmd.iter().map(String::as_str));
-    let (out, report) = lab.run_json(&args);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{report}",
-        stderr(&out)
-    );
-    let run_id = report["run_id"].as_i64().expect("the run was stored");
-    let points = stored_points(&lab.db(), run_id);
-    Run { report, points }
+/// The run of variant `name`, all ten run at once on first use.
+fn run(name: &str) -> &'static Run {
+    static RUNS: OnceLock<HashMap<&'static str, Result<Run, String>>> = OnceLock::new();
+    let runs = RUNS.get_or_init(|| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = VARIANTS
+                .iter()
+                .map(|&name| (name, scope.spawn(move || record(name))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(name, h)| {
+                    (
+                        name,
+                        h.join().unwrap_or_else(|_| Err(format!("{name} panicked"))),
+                    )
+                })
+                .collect()
+        })
+    });
+    match &runs[name] {
+        Ok(run) => run,
+        Err(e) => panic!("{e}"),
+    }
 }
 
-/// The run's samples from the store, without those taken after the command ended (the
-/// tree's teardown, where helpers exit one by one).
-// TODO(report): read them from `memwarden report RUN --format csv` once it exists.
-fn stored_points(db: &Path, run_id: i64) -> Vec<Point> {
-    let conn = rusqlite::Connection::open(db).expect("open the run database");
-    let mut stmt = conn
-        .prepare(
-            "SELECT t, anon, threads, fds, processes FROM samples WHERE run_id = ?1 ORDER BY t",
-        )
-        .expect("samples table");
-    let rows: Vec<(Point, u64)> = stmt
-        .query_map([run_id], |r| {
-            Ok((
-                Point {
-                    t: r.get(0)?,
-                    anon: r.get::<_, i64>(1)? as u64,
-                    threads: r.get::<_, i64>(2)? as u64,
-                    fds: r.get::<_, i64>(3)? as u64,
-                },
-                r.get::<_, i64>(4)? as u64,
-            ))
+/// Runs a variant under `memwarden run --interval 200ms --json` and reads back its samples.
+fn record(name: &str) -> Result<Run, String> {
+    let cmd = command(name)?;
+    let lab = Lab::new();
+    let mut args = vec!["run", "--interval", "200ms", "--label", name, "--"];
+    args.extend(cmd.iter().map(String::as_str));
+    let (out, report) = lab.run_json(&args);
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}\n{report}", stderr(&out)));
+    }
+    let csv = lab.run(&["report", name, "--format", "csv"]);
+    if !csv.status.success() {
+        return Err(stderr(&csv));
+    }
+    Ok(Run {
+        points: points(&stdout(&csv), &report),
+        report,
+    })
+}
+
+/// The samples of the CSV report taken while the command ran (not its leftovers' teardown).
+fn points(csv: &str, report: &serde_json::Value) -> Vec<Point> {
+    let ended = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "exit")
+        .and_then(|e| e["at_s"].as_f64())
+        .unwrap_or(f64::INFINITY);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (t, anon, threads, fds, procs) = (
+        col("t_seconds"),
+        col("anon_bytes"),
+        col("threads"),
+        col("fds"),
+        col("processes"),
+    );
+    let points: Vec<Point> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[procs] != "0")
+        .map(|f| Point {
+            t: f[t].parse().unwrap(),
+            anon: f[anon].parse().unwrap(),
+            threads: f[threads].parse().unwrap(),
+            fds: f[fds].parse().unwrap(),
         })
-        .expect("query samples")
-        .map(Result::unwrap)
+        .filter(|p| p.t < ended && p.anon > 0)
         .collect();
-    let mut points: Vec<Point> = rows
-        .into_iter()
-        .filter(|(p, procs)| *procs > 0 && p.anon > 0)
-        .map(|(p, _)| p)
-        .collect();
-    // The last two readings may catch the command exiting.
-    points.truncate(points.len().saturating_sub(2));
     assert!(points.len() >= 20, "too few samples: {points:?}");
     points
 }
@@ -136,9 +190,11 @@ impl Run {
         }
     }
 
-    /// The window of `width` seconds after `warmup`, and the last one of the run.
+    /// The window of `width` seconds after `warmup`, and the last one of the scenario's work
+    /// (it works for its `--duration`, then winds down, slowly on a busy machine).
     fn early_late(&self, warmup: f64, width: f64) -> (Window, Window) {
-        let end = self.points.last().unwrap().t;
+        let work_ends = SECONDS.parse::<f64>().unwrap() - 0.5;
+        let end = self.points.last().unwrap().t.min(work_ends);
         assert!(
             end - width > warmup + width,
             "run too short ({end} s) for windows of {width} s after {warmup} s"
@@ -172,6 +228,29 @@ impl Run {
     }
 }
 
+impl Run {
+    fn verdict(&self) -> &str {
+        self.report["verdict"]["kind"].as_str().unwrap_or("none")
+    }
+
+    /// Judged `leak`, with what leaks in `resource`.
+    fn assert_judged_leaking(&self, resource: &str) {
+        let v = &self.report["verdict"];
+        assert_eq!(self.verdict(), "leak", "{v}\n{}", self.describe());
+        assert!(v["resource"].as_str().unwrap().contains(resource), "{v}");
+    }
+
+    /// Judged `stable` or `plateau`.
+    fn assert_judged_not_leaking(&self) {
+        assert!(
+            matches!(self.verdict(), "stable" | "plateau"),
+            "{}\n{}",
+            self.report["verdict"],
+            self.describe()
+        );
+    }
+}
+
 /// A leak: the late floor is at least `min_growth_mib` above the early one, and the top of
 /// the run is in its last window.
 fn assert_leaks(run: &Run, warmup: f64, width: f64, min_growth_mib: f64) {
@@ -202,16 +281,19 @@ fn assert_flat(run: &Run, warmup: f64, width: f64, slack_mib: f64) {
 
 #[test]
 fn s1_spawner_leaky_accumulates_helpers() {
-    let run = run(python_scenario("s1_spawner", "leaky"));
-    assert_leaks(&run, 2.0, 2.5, 60.0);
+    let run = run("s1_spawner-leaky");
+    run.assert_judged_leaking("memory");
+    assert_leaks(run, 10.0, 2.5, 60.0);
     let alive = run.report["processes"]["max_alive"].as_u64().unwrap();
     assert!(alive >= 12, "helpers should pile up: {}", run.report);
 }
 
 #[test]
 fn s1_spawner_fixed_stays_within_its_budget() {
-    let run = run(python_scenario("s1_spawner", "fixed"));
-    assert_flat(&run, 2.0, 2.5, 12.0);
+    let run = run("s1_spawner-fixed");
+    run.assert_judged_not_leaking();
+    // Wide windows: the floor dips each time a chunk drains (about every 10 s).
+    assert_flat(run, 10.0, 20.0, 12.0);
     let r = &run.report;
     // Helpers come and go: many seen, never more alive than the workers (5 by default) + 1.
     assert!(r["processes"]["seen"].as_u64().unwrap() >= 8, "{r}");
@@ -224,23 +306,26 @@ fn s1_spawner_fixed_stays_within_its_budget() {
 
 #[test]
 fn s2_pipeline_leaky_grows_in_the_producer() {
-    let run = run(python_scenario("s2_pipeline", "leaky"));
-    assert_leaks(&run, 2.0, 2.0, 15.0);
+    let run = run("s2_pipeline-leaky");
+    run.assert_judged_leaking("memory");
+    assert_leaks(run, 10.0, 2.0, 15.0);
 }
 
 #[test]
 fn s2_pipeline_fixed_is_flat() {
-    let run = run(python_scenario("s2_pipeline", "fixed"));
-    assert_flat(&run, 2.0, 2.0, 6.0);
+    let run = run("s2_pipeline-fixed");
+    run.assert_judged_not_leaking();
+    assert_flat(run, 10.0, 2.0, 6.0);
 }
 
 #[test]
 fn s3_collector_leaky_saws_on_a_rising_floor() {
-    let run = run(python_scenario("s3_collector", "leaky"));
+    let run = run("s3_collector-leaky");
+    run.assert_judged_leaking("memory");
     // Windows wider than a tooth (2 s), so each holds a trough.
-    assert_leaks(&run, 2.5, 3.0, 8.0);
+    assert_leaks(run, 10.0, 3.0, 8.0);
     // A sawtooth: the cleanup frees a lot within each window.
-    let (early, late) = run.early_late(2.5, 3.0);
+    let (early, late) = run.early_late(10.0, 3.0);
     assert!(
         early.top - early.floor >= 5.0 && late.top - late.floor >= 5.0,
         "expected teeth: early {early:?}, late {late:?}\n{}",
@@ -250,9 +335,10 @@ fn s3_collector_leaky_saws_on_a_rising_floor() {
 
 #[test]
 fn s3_collector_fixed_saws_on_a_flat_floor() {
-    let run = run(python_scenario("s3_collector", "fixed"));
-    assert_flat(&run, 3.0, 3.0, 4.0);
-    let (early, _) = run.early_late(3.0, 3.0);
+    let run = run("s3_collector-fixed");
+    run.assert_judged_not_leaking();
+    assert_flat(run, 10.0, 3.0, 4.0);
+    let (early, _) = run.early_late(10.0, 3.0);
     assert!(
         early.top - early.floor >= 5.0,
         "expected teeth: {early:?}\n{}",
@@ -262,20 +348,27 @@ fn s3_collector_fixed_saws_on_a_flat_floor() {
 
 #[test]
 fn s4_global_maps_leaky_grows_as_a_line() {
-    let run = run(rust_scenario("s4-global-maps", "s4-leaky"));
-    assert_leaks(&run, 1.0, 2.0, 10.0);
+    let run = run("s4_global_maps-leaky");
+    run.assert_judged_leaking("memory");
+    assert_leaks(run, 10.0, 2.0, 10.0);
 }
 
 #[test]
 fn s4_global_maps_fixed_plateaus() {
-    let run = run(rust_scenario("s4-global-maps", "s4-fixed"));
-    // Warm-up: the caches fill for one TTL (2 s).
-    assert_flat(&run, 3.0, 2.0, 3.0);
+    let run = run("s4_global_maps-fixed");
+    run.assert_judged_not_leaking();
+    // Warm-up: the caches fill for a few seconds (a TTL of 2 s, and the maps' growth).
+    assert_flat(run, 10.0, 5.0, 3.0);
 }
 
 #[test]
 fn s5_tasks_leaky_leaks_threads_and_descriptors() {
-    let run = run(rust_scenario("s5-tasks", "s5-leaky"));
+    let run = run("s5_tasks-leaky");
+    run.assert_judged_leaking("threads");
+    assert!(run.report["verdict"]["resource"]
+        .as_str()
+        .unwrap()
+        .contains("fds"));
     for what in ["threads", "fds"] {
         let (start, end) = (run.count(what, "start"), run.count(what, "end"));
         assert!(
@@ -291,12 +384,13 @@ fn s5_tasks_leaky_leaks_threads_and_descriptors() {
         run.describe()
     );
     // Memory climbs too, slowly: stacks and the maps the blocked tasks hold.
-    assert_leaks(&run, 1.0, 2.0, 1.0);
+    assert_leaks(run, 10.0, 2.0, 1.0);
 }
 
 #[test]
 fn s5_tasks_fixed_keeps_threads_and_descriptors_flat() {
-    let run = run(rust_scenario("s5-tasks", "s5-fixed"));
+    let run = run("s5_tasks-fixed");
+    run.assert_judged_not_leaking();
     let r = &run.report;
     // main, endpoint acceptor, 4 endpoint connections, a task or two in flight.
     assert!(run.count("threads", "peak") <= 12, "{}", run.describe());
@@ -311,5 +405,5 @@ fn s5_tasks_fixed_keeps_threads_and_descriptors_flat() {
         "{}",
         run.describe()
     );
-    assert_flat(&run, 1.0, 2.0, 1.0);
+    assert_flat(run, 10.0, 2.0, 1.0);
 }
