@@ -146,7 +146,8 @@ pub struct DetectArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub warmup: Option<Duration>,
 
-    /// Observation needed after warm-up before a verdict other than inconclusive [default: 60s]
+    /// Observation a steady rise needs after warm-up before it is called a leak (a rise to
+    /// 2.5 times its level is called after 10s; stable and plateau come from 10s) [default: 150s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub judge_after: Option<Duration>,
 

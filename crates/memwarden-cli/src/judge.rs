@@ -101,15 +101,29 @@ impl Judges {
             .collect();
         let mut leaking: Vec<&str> = Vec::new();
         let mut reasons = Vec::new();
-        if memory.kind == VerdictKind::Leak {
+        let memory_leaks = memory.kind == VerdictKind::Leak;
+        if memory_leaks {
             leaking.push("memory");
             reasons.push(memory.reason.clone());
         }
-        for (name, r) in &resources {
+        let mut also = Vec::new();
+        for (name, d) in COUNTS.iter().map(|c| c.0).zip(&self.counts) {
+            let r = &resources[name];
             if r.kind == VerdictKind::Leak.as_str() {
                 leaking.push(name);
-                reasons.push(format!("{name}: {}", r.reason));
+                if memory_leaks {
+                    // The memory reason leads; the counts rising with it are named briefly.
+                    also.push(format!(
+                        "{name} ({})",
+                        d.config().quantity.rate(r.growth_per_s)
+                    ));
+                } else {
+                    reasons.push(format!("{name}: {}", r.reason));
+                }
             }
+        }
+        if !also.is_empty() {
+            reasons.push(format!("also rising: {}", also.join(", ")));
         }
         let detected_at_s = std::iter::once(memory.detected_at_s)
             .chain(resources.values().map(|r| r.detected_at_s))

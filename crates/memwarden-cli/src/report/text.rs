@@ -148,8 +148,8 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     );
     let _ = writeln!(
         out,
-        "  tree     {} processes seen, {} alive at most · {} · {} samples every {}",
-        report.processes.seen,
+        "  tree     {} seen, {} alive at most · {} · {} samples every {}",
+        processes(report.processes.seen),
         report.processes.max_alive,
         report.mode,
         report.samples,
@@ -237,8 +237,8 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
     let r = &report.resources;
     let _ = writeln!(
         out,
-        "  tree     {} processes seen, {} alive at most · threads {}→{} (peak {}) · fds {}→{} (peak {})",
-        report.processes.seen,
+        "  tree     {} seen, {} alive at most · threads {}→{} (peak {}) · fds {}→{} (peak {})",
+        processes(report.processes.seen),
         report.processes.max_alive,
         r.threads.start,
         r.threads.end,
@@ -334,6 +334,15 @@ pub fn runs_table(rows: &[RunRow]) -> String {
         ]);
     }
     table.render()
+}
+
+/// "1 process", "3 processes".
+pub fn processes(n: u64) -> String {
+    if n == 1 {
+        "1 process".to_string()
+    } else {
+        format!("{n} processes")
+    }
 }
 
 /// Cuts `s` to `max` characters, marking the cut with `…`.

@@ -29,7 +29,7 @@ use crate::judge::RunVerdict;
 use crate::options::{default_label, SessionOptions};
 use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
 use crate::report::model::RunReport;
-use crate::report::text::{shorten, signal_name};
+use crate::report::text::{processes, shorten, signal_name};
 use crate::store::{writer::Recorder, Store};
 use guard::{Guard, GuardSetup, Roots};
 use memwarden::units::format_rate;
@@ -371,7 +371,8 @@ fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &S
     session.event(
         kind::LEFTOVERS,
         format!(
-            "{count} processes outlived the command: {}",
+            "{} outlived the command: {}",
+            processes(count as u64),
             shorten(&names.join(", "), 400)
         ),
     );
