@@ -84,7 +84,7 @@ fn header(h: &mut String, run: &Run<'_>, title: &str) {
         h,
         "<header>\n<p class=\"brand\">memwarden report</p>\n<h1>{}</h1>\n\
          <p class=\"cmd\"><code>{}</code></p>\n<p class=\"sub\">{} · started {} on {} · {} · \
-         {} samples every {}</p>\n</header>\n",
+         {} samples, interval {}</p>\n</header>\n",
         escape(title),
         escape(&r.command.join(" ")),
         escape(&ended),

@@ -148,7 +148,7 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     );
     let _ = writeln!(
         out,
-        "  tree     {} seen, {} alive at most · {} · {} samples every {}",
+        "  tree     {} seen, {} alive at most · {} · {} samples, interval {}",
         processes(report.processes.seen),
         report.processes.max_alive,
         report.mode,
@@ -205,7 +205,7 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
     );
     let _ = writeln!(
         out,
-        "  lasted   {} · {} samples every {}",
+        "  lasted   {} · {} samples, interval {}",
         format_seconds(report.duration_s),
         report.samples,
         format_seconds(report.interval_s)
