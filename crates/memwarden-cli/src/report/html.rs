@@ -340,12 +340,12 @@ fn processes(h: &mut String, run: &Run<'_>) {
     }
     let _ = write!(
         h,
-        "<section>\n<h2>Largest processes</h2>\n<p class=\"note\">{} processes seen; the {} \
+        "<section>\n<h2>Largest processes</h2>\n<p class=\"note\">{} seen; the {} \
          largest by peak anonymous memory. Growth is the average between first and last \
          sight.</p>\n<table>\n<thead><tr><th>pid</th><th class=\"n\">peak anon</th>\
          <th class=\"n\">peak rss</th><th class=\"n\">growth</th><th>seen</th><th>command</th>\
          </tr></thead>\n<tbody>\n",
-        run.report.processes.seen,
+        super::text::processes(run.report.processes.seen),
         top.len()
     );
     for p in top {
