@@ -178,16 +178,7 @@ impl Chart<'_> {
             let label = format!("{} {}", t.kind, format_bytes_f(t.bytes));
             if t.bytes <= f.v.1 {
                 let y = f.y(t.bytes);
-                svg.leaf(
-                    "line",
-                    &[
-                        ("class", Value::Text(&class)),
-                        ("x1", l.into()),
-                        ("x2", r.into()),
-                        ("y1", y.into()),
-                        ("y2", y.into()),
-                    ],
-                );
+                svg.line((l, y), (r, y), &[("class", Value::Text(&class))]);
                 // At the left, where a growing series is still low.
                 svg.text(
                     "text",
@@ -220,16 +211,10 @@ impl Chart<'_> {
         }
         self.events(&mut svg, &f);
         // The hover guide, moved by the page's script.
-        svg.leaf(
-            "line",
-            &[
-                ("class", "guide".into()),
-                ("x1", l.into()),
-                ("x2", l.into()),
-                ("y1", top.into()),
-                ("y2", bottom.into()),
-                ("visibility", "hidden".into()),
-            ],
+        svg.line(
+            (l, top),
+            (l, bottom),
+            &[("class", "guide".into()), ("visibility", "hidden".into())],
         );
         svg.finish()
     }
@@ -241,16 +226,7 @@ impl Chart<'_> {
         let mut v = f.v.0;
         while v <= f.v.1 + step * 1e-6 {
             let y = f.y(v);
-            svg.leaf(
-                "line",
-                &[
-                    ("class", "grid".into()),
-                    ("x1", l.into()),
-                    ("x2", r.into()),
-                    ("y1", y.into()),
-                    ("y2", y.into()),
-                ],
-            );
+            svg.line((l, y), (r, y), &[("class", "grid".into())]);
             svg.text(
                 "text",
                 &[
@@ -266,16 +242,7 @@ impl Chart<'_> {
         let mut t = f.t.0;
         while t <= f.t.1 + step * 1e-6 {
             let x = f.x(t);
-            svg.leaf(
-                "line",
-                &[
-                    ("class", "grid".into()),
-                    ("x1", x.into()),
-                    ("x2", x.into()),
-                    ("y1", top.into()),
-                    ("y2", bottom.into()),
-                ],
-            );
+            svg.line((x, top), (x, bottom), &[("class", "grid".into())]);
             svg.text(
                 "text",
                 &[
@@ -426,15 +393,7 @@ impl Chart<'_> {
             }
             svg.open("g", &[("class", Value::Text(&class))]);
             svg.text("title", &[], &title);
-            svg.leaf(
-                "line",
-                &[
-                    ("x1", x.into()),
-                    ("x2", x.into()),
-                    ("y1", top.into()),
-                    ("y2", bottom.into()),
-                ],
-            );
+            svg.line((x, top), (x, bottom), &[]);
             svg.polygon(
                 &[
                     (x, bottom),

@@ -13,6 +13,7 @@ pub struct Svg {
 }
 
 /// An attribute value: text, or a number written with at most one decimal.
+#[derive(Clone, Copy)]
 pub enum Value<'a> {
     /// Text, escaped when written.
     Text(&'a str),
@@ -105,6 +106,18 @@ impl Svg {
         escape_into(&mut self.out, content);
         let _ = write!(self.out, "</{tag}>");
         self.out.push('\n');
+    }
+
+    /// A straight line from `a` to `b` (user units), with more attributes.
+    pub fn line(&mut self, a: (f64, f64), b: (f64, f64), attrs: &Attrs<'_>) {
+        let mut all = vec![
+            ("x1", a.0.into()),
+            ("y1", a.1.into()),
+            ("x2", b.0.into()),
+            ("y2", b.1.into()),
+        ];
+        all.extend_from_slice(attrs);
+        self.leaf("line", &all);
     }
 
     /// A polyline through `points` (user units), or nothing for fewer than two points.
