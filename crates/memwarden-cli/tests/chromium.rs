@@ -291,18 +291,6 @@ const HOVER: &str =
     clientX:r.left+(x0+(x1-x0)/2)*r.width/w}));var t=document.getElementById('tip');\
     document.body.setAttribute('data-tip',t.textContent+'|'+(t.hidden?'hidden':'shown'));</script>";
 
-/// Grows steadily: 2 MiB every 20 ms, kept.
-const LEAK: &str = r#"
-import time
-keep = []
-for i in range(50):
-    b = bytearray(2 << 20)
-    for j in range(0, len(b), 4096): b[j] = 1
-    keep.append(b)
-    time.sleep(0.02)
-time.sleep(0.2)
-"#;
-
 #[test]
 fn a_recorded_short_run_renders_with_its_verdict() {
     let lab = Lab::new();

@@ -8,18 +8,6 @@ use std::time::Instant;
 use common::*;
 use serde_json::json;
 
-/// Grows steadily: 2 MiB every 20 ms, kept.
-const LEAK: &str = r#"
-import time
-keep = []
-for i in range(50):
-    b = bytearray(2 << 20)
-    for j in range(0, len(b), 4096): b[j] = 1
-    keep.append(b)
-    time.sleep(0.02)
-time.sleep(0.2)
-"#;
-
 /// Does the same work and lets it go.
 const STEADY: &str = r#"
 import time

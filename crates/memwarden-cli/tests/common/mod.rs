@@ -341,3 +341,15 @@ pub fn golden(name: &str, actual: &str) {
         path.display()
     );
 }
+
+/// A short Python program that grows steadily: 2 MiB every 20 ms, kept (about a second).
+pub const LEAK: &str = r#"
+import time
+keep = []
+for i in range(50):
+    b = bytearray(2 << 20)
+    for j in range(0, len(b), 4096): b[j] = 1
+    keep.append(b)
+    time.sleep(0.02)
+time.sleep(0.2)
+"#;
