@@ -202,7 +202,12 @@ fn describe(e: &rusqlite::Error) -> String {
     }
 }
 
-fn write_batch(store: &mut Store, run_id: i64, batch: &[Record]) -> rusqlite::Result<()> {
+/// Writes `batch` in one transaction (visible to the crate for the store benchmark).
+pub(crate) fn write_batch(
+    store: &mut Store,
+    run_id: i64,
+    batch: &[Record],
+) -> rusqlite::Result<()> {
     let tx = store.conn.transaction()?;
     for record in batch {
         write_one(&tx, run_id, record)?;
