@@ -9,6 +9,12 @@
 //! | < 10 min     | none   | every sample              |
 //! | 10 min – 1 h | 1 s    | 9                         |
 //! | > 1 h        | 1 min  | 9                         |
+//!
+//! The largest processes' rows (`process_samples`, written at most once a second) are folded
+//! the same way, per process: after 10 minutes, each process keeps in each 1-minute bucket the
+//! rows with its highest and lowest anonymous memory, its highest resident memory, thread and
+//! descriptor counts, and its first row — at most 6 rows a minute instead of 60. Unfolded,
+//! they were nine tenths of a day's database (BENCHMARKS.md §5).
 
 use rusqlite::{params, Connection};
 
@@ -19,16 +25,63 @@ struct Tier {
     bucket_s: f64,
 }
 
-const TIERS: [Tier; 2] = [
-    Tier {
-        age_s: 600.0,
-        bucket_s: 1.0,
+/// One table's folding: which rows a bucket keeps, per what, at which ages.
+#[derive(Debug)]
+struct Plan {
+    table: &'static str,
+    /// Extra grouping within a bucket (`, pid`: each process keeps its own extremes).
+    per: &'static str,
+    /// The aggregates whose row each bucket keeps.
+    keepers: &'static [&'static str],
+    tiers: &'static [Tier],
+}
+
+const PLANS: [Plan; 2] = [
+    Plan {
+        table: "samples",
+        per: "",
+        keepers: &[
+            "MIN(t)",
+            "MAX(anon)",
+            "MIN(anon)",
+            "MAX(rss)",
+            "MAX(threads)",
+            "MAX(fds)",
+            "MAX(processes)",
+            "MAX(cgroup)",
+            "MIN(mem_available)",
+        ],
+        tiers: &[
+            Tier {
+                age_s: 600.0,
+                bucket_s: 1.0,
+            },
+            Tier {
+                age_s: 3600.0,
+                bucket_s: 60.0,
+            },
+        ],
     },
-    Tier {
-        age_s: 3600.0,
-        bucket_s: 60.0,
+    Plan {
+        table: "process_samples",
+        per: ", pid",
+        keepers: &[
+            "MIN(t)",
+            "MAX(anon)",
+            "MIN(anon)",
+            "MAX(rss)",
+            "MAX(threads)",
+            "MAX(fds)",
+        ],
+        tiers: &[Tier {
+            age_s: 600.0,
+            bucket_s: 60.0,
+        }],
     },
 ];
+
+/// The most tiers a plan has.
+const MAX_TIERS: usize = 2;
 
 /// How much newer the latest sample must be before folding runs again.
 const EVERY_S: f64 = 60.0;
@@ -36,8 +89,8 @@ const EVERY_S: f64 = 60.0;
 /// Folds one run's old samples as the run goes on.
 #[derive(Debug, Default)]
 pub struct Folder {
-    /// Per tier, everything before this time is folded already.
-    folded_until: [f64; TIERS.len()],
+    /// Per plan and tier, everything before this time is folded already.
+    folded_until: [[f64; MAX_TIERS]; PLANS.len()],
     last_run_at: Option<f64>,
 }
 
@@ -53,49 +106,46 @@ impl Folder {
             return Ok(());
         }
         self.last_run_at = Some(now_s);
-        for (i, tier) in TIERS.iter().enumerate() {
-            // Align the end to the bucket width so no bucket is folded in two halves.
-            let until = ((now_s - tier.age_s) / tier.bucket_s).floor() * tier.bucket_s;
-            if until > self.folded_until[i] {
-                fold_range(conn, run_id, self.folded_until[i], until, tier.bucket_s)?;
-                self.folded_until[i] = until;
+        for (plan, folded) in PLANS.iter().zip(self.folded_until.iter_mut()) {
+            for (tier, folded_until) in plan.tiers.iter().zip(folded.iter_mut()) {
+                // Align the end to the bucket width so no bucket is folded in two halves.
+                let until = ((now_s - tier.age_s) / tier.bucket_s).floor() * tier.bucket_s;
+                if until > *folded_until {
+                    fold_range(conn, plan, run_id, *folded_until, until, tier.bucket_s)?;
+                    *folded_until = until;
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Keeps, in each bucket of `[from, until)`, only its extreme rows and its first row.
+/// Keeps, in each bucket of `[from, until)` of `plan`'s table, only its extreme rows and its
+/// first row (per process, for the process rows).
 fn fold_range(
     conn: &Connection,
+    plan: &Plan,
     run_id: i64,
     from: f64,
     until: f64,
     bucket_s: f64,
 ) -> rusqlite::Result<usize> {
+    let Plan {
+        table,
+        per,
+        keepers,
+        ..
+    } = plan;
     // SQLite returns the row that holds a MIN/MAX for the bare `rowid` beside it.
     let keeper = |agg: &str| {
         format!(
-            "SELECT rowid FROM (SELECT rowid, {agg} FROM samples
-               WHERE run_id = ?1 AND t >= ?2 AND t < ?3 GROUP BY CAST(t / ?4 AS INTEGER))"
+            "SELECT rowid FROM (SELECT rowid, {agg} FROM {table}
+               WHERE run_id = ?1 AND t >= ?2 AND t < ?3 GROUP BY CAST(t / ?4 AS INTEGER){per})"
         )
     };
-    let keepers: Vec<String> = [
-        "MIN(t)",
-        "MAX(anon)",
-        "MIN(anon)",
-        "MAX(rss)",
-        "MAX(threads)",
-        "MAX(fds)",
-        "MAX(processes)",
-        "MAX(cgroup)",
-        "MIN(mem_available)",
-    ]
-    .iter()
-    .map(|a| keeper(a))
-    .collect();
+    let keepers: Vec<String> = keepers.iter().map(|a| keeper(a)).collect();
     let sql = format!(
-        "DELETE FROM samples WHERE run_id = ?1 AND t >= ?2 AND t < ?3 AND rowid NOT IN ({})",
+        "DELETE FROM {table} WHERE run_id = ?1 AND t >= ?2 AND t < ?3 AND rowid NOT IN ({})",
         keepers.join(" UNION ")
     );
     conn.execute(&sql, params![run_id, from, until, bucket_s])
@@ -169,6 +219,61 @@ mod tests {
             )
             .unwrap();
         assert_eq!(recent, 600);
+    }
+
+    #[test]
+    fn hours_of_process_rows_keep_each_process_extremes_in_few_rows() {
+        let mut conn = store_with_samples(0, 1.0);
+        let tx = conn.transaction().unwrap();
+        for i in 0..14_400_i64 {
+            for pid in 0..4_i64 {
+                // Each process saws with its own phase; process 3 has one spike.
+                let anon = 1000 * pid + (i + pid) % 13 + i / 1000;
+                let anon = anon + if pid == 3 && i == 4_000 { 77_777 } else { 0 };
+                tx.execute(
+                    "INSERT INTO process_samples (run_id, t, pid, rss, anon, swap, threads, fds)
+                     VALUES (1, ?1, ?2, ?3, ?3, 0, 4, 9)",
+                    params![i as f64, pid, anon],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let per_pid = |conn: &Connection| -> Vec<(i64, i64, i64, f64)> {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT MAX(anon), MIN(anon), COUNT(*), MIN(t) FROM process_samples
+                     GROUP BY pid ORDER BY pid",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+            rows.unwrap().map(Result::unwrap).collect()
+        };
+        let before = per_pid(&conn);
+        let mut folder = Folder::default();
+        let mut t = 0.0;
+        while t <= 14_400.0 {
+            folder.maybe_fold(&conn, 1, t).unwrap();
+            t += 60.0;
+        }
+        let after = per_pid(&conn);
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(
+                (a.0, a.1, a.3),
+                (b.0, b.1, b.3),
+                "peak, floor and start kept"
+            );
+            // 230 folded minutes at 6 rows at most, and the last ten minutes whole.
+            assert!(a.2 <= 230 * 6 + 600, "{} rows left of 14400", a.2);
+        }
+        let recent: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM process_samples WHERE t >= 14400 - 600",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(recent, 2400);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The writer thread: records a run in batches so sampling never waits on disk.
 //!
-//! Sending never blocks: records go through a bounded channel with `try_send`, and a full
-//! channel (a disk slower than the sampler) drops the record and counts it. A failed batch
+//! Sending never blocks: records go through a channel capped at [`CHANNEL_CAPACITY`] records,
+//! and a full channel (a disk slower than the sampler) drops the record and counts it. The
+//! channel is a list that allocates as records wait and frees as they are written, not a
+//! preallocated ring: a ring of 16 Ki records is 2.6 MiB that sampling touches page by page
+//! until all of it is resident, whatever the tree (see BENCHMARKS.md). A failed batch
 //! (locked database, full disk) is counted, reported once, and writing goes on with the next
 //! batch, so a transient failure loses only what it must.
 
@@ -10,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, SendError, Sender};
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
 use rusqlite::{params, Transaction};
 
@@ -35,8 +38,12 @@ pub enum Record {
 
 /// How long records may wait before they are committed.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
-/// Records buffered between the sampler and the writer.
+/// Records buffered between the sampler and the writer, at most.
 const CHANNEL_CAPACITY: usize = 16 * 1024;
+/// The writer connection's page cache, KiB (SQLite's default is 2,000 KiB). The writer appends
+/// and folds recent rows; older pages are in the operating system's cache anyway, and every
+/// KiB here is memwarden's own resident memory once the database outgrows it.
+const WRITER_CACHE_KIB: i64 = 512;
 
 #[derive(Debug, Default)]
 struct Health {
@@ -78,7 +85,7 @@ pub struct Loss {
 impl Recorder {
     /// Starts the writer thread for run `run_id` of `store`.
     pub fn start(store: Store, run_id: i64) -> Recorder {
-        let (tx, rx) = bounded(CHANNEL_CAPACITY);
+        let (tx, rx) = unbounded();
         let health = Arc::new(Health::default());
         let thread_health = Arc::clone(&health);
         let thread = std::thread::Builder::new()
@@ -111,15 +118,14 @@ impl Recorder {
     /// Queues a record without waiting.
     pub fn send(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
-        match tx.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.health.fail(
+        // One thread sends, so the length read here is at most what it is when sending.
+        if tx.len() >= CHANNEL_CAPACITY {
+            self.health.fail(
                 "the disk is slower than sampling; some samples were dropped".into(),
                 1,
-            ),
-            Err(TrySendError::Disconnected(_)) => {
-                self.health.fail("the writer thread stopped".into(), 1)
-            }
+            );
+        } else if let Err(SendError(_)) = tx.send(record) {
+            self.health.fail("the writer thread stopped".into(), 1)
         }
     }
 
@@ -131,11 +137,8 @@ impl Recorder {
     /// Records the end of the run, waits for everything to be written, and says what was lost.
     pub fn finish(mut self, end: RunEnd) -> Option<Loss> {
         if let Some(tx) = self.tx.take() {
-            // The end record must not be dropped: wait for room (the writer is draining).
-            if tx
-                .send_timeout(Record::End(end), Duration::from_secs(10))
-                .is_err()
-            {
+            // The end record must not be dropped: it is sent whatever the channel holds.
+            if tx.send(Record::End(end)).is_err() {
                 self.health
                     .fail("the end of the run could not be recorded".into(), 1);
             }
@@ -154,6 +157,10 @@ impl Recorder {
 }
 
 fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Health) {
+    // Best effort: a default-sized cache only costs memory.
+    let _ = store
+        .conn
+        .pragma_update(None, "cache_size", -WRITER_CACHE_KIB);
     let mut batch: Vec<Record> = Vec::with_capacity(1024);
     let mut folder = Folder::default();
     let mut deadline = Instant::now() + BATCH_WINDOW;
@@ -202,7 +209,12 @@ fn describe(e: &rusqlite::Error) -> String {
     }
 }
 
-fn write_batch(store: &mut Store, run_id: i64, batch: &[Record]) -> rusqlite::Result<()> {
+/// Writes `batch` in one transaction (visible to the crate for the store benchmark).
+pub(crate) fn write_batch(
+    store: &mut Store,
+    run_id: i64,
+    batch: &[Record],
+) -> rusqlite::Result<()> {
     let tx = store.conn.transaction()?;
     for record in batch {
         write_one(&tx, run_id, record)?;
