@@ -68,7 +68,7 @@ fn detector(c: &mut Criterion) {
     // and the detector re-judges every hundredth push, so the mean includes that share.
     let mut d = Detector::new(DetectorConfig::default());
     let mut t = 0.0;
-    let mut value = |t: f64| 200e6 + (t % 30.0) * 1e6 + t * 100.0;
+    let value = |t: f64| 200e6 + (t % 30.0) * 1e6 + t * 100.0;
     while t < 3600.0 {
         d.push(t, value(t));
         t += 0.01;
