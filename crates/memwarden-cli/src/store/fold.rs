@@ -193,16 +193,26 @@ mod tests {
         .unwrap()
     }
 
+    /// Folds as the writer would, once a minute from the start until `until` seconds.
+    fn fold_every_minute(conn: &Connection, until: f64) {
+        let mut folder = Folder::default();
+        let mut t = 0.0;
+        while t <= until {
+            folder.maybe_fold(conn, 1, t).unwrap();
+            t += 60.0;
+        }
+    }
+
+    fn count(conn: &Connection, from_where: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {from_where}");
+        conn.query_row(&sql, [], |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn a_day_at_one_second_keeps_its_extremes_in_few_rows() {
         let conn = store_with_samples(86_400, 1.0);
         let before = figures(&conn);
-        let mut folder = Folder::default();
-        let mut t = 0.0;
-        while t <= 86_400.0 {
-            folder.maybe_fold(&conn, 1, t).unwrap();
-            t += 60.0;
-        }
+        fold_every_minute(&conn, 86_400.0);
         let after = figures(&conn);
         assert_eq!(
             (after.1, after.2, after.3),
@@ -211,14 +221,7 @@ mod tests {
         );
         assert!(after.0 < 20_000, "{} rows left of 86400", after.0);
         // The last ten minutes are untouched.
-        let recent: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM samples WHERE t >= 86400 - 600",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(recent, 600);
+        assert_eq!(count(&conn, "samples WHERE t >= 86400 - 600"), 600);
     }
 
     #[test]
@@ -250,12 +253,7 @@ mod tests {
             rows.unwrap().map(Result::unwrap).collect()
         };
         let before = per_pid(&conn);
-        let mut folder = Folder::default();
-        let mut t = 0.0;
-        while t <= 14_400.0 {
-            folder.maybe_fold(&conn, 1, t).unwrap();
-            t += 60.0;
-        }
+        fold_every_minute(&conn, 14_400.0);
         let after = per_pid(&conn);
         for (b, a) in before.iter().zip(&after) {
             assert_eq!(
@@ -266,14 +264,7 @@ mod tests {
             // 230 folded minutes at 6 rows at most, and the last ten minutes whole.
             assert!(a.2 <= 230 * 6 + 600, "{} rows left of 14400", a.2);
         }
-        let recent: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM process_samples WHERE t >= 14400 - 600",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(recent, 2400);
+        assert_eq!(count(&conn, "process_samples WHERE t >= 14400 - 600"), 2400);
     }
 
     #[test]
