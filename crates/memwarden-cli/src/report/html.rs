@@ -459,84 +459,11 @@ fn hover_data(run: &Run<'_>) -> String {
     s
 }
 
-const STYLE: &str = r#"
-:root{--fg:#111827;--muted:#4b5563;--line:#e5e7eb;--metric:#2563eb;--rss:#94a3b8;--cgroup:#9333ea;
---floor:#16a34a;--trend:#ea580c;--warn:#d97706;--limit:#dc2626;--event:#64748b}
-*{box-sizing:border-box}
-body{margin:0;background:#fff;color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1100px;margin:0 auto;padding:20px 24px 32px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:22px 0 8px}h3{font-size:13px;margin:10px 0 2px;font-weight:600}
-.brand{margin:0;color:var(--muted);font-size:12px;letter-spacing:.06em;text-transform:uppercase}
-.cmd{margin:4px 0}.cmd code{background:#f3f4f6;padding:2px 6px;border-radius:4px;word-break:break-all}
-.sub,.note,footer{color:var(--muted);font-size:13px}
-code{font:12.5px ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace}
-.verdict{border-left:6px solid var(--event);background:#f8fafc;padding:8px 14px;margin:14px 0;border-radius:4px}
-.verdict h2{margin:4px 0}.verdict p{margin:4px 0}
-.v-leak{border-color:var(--limit);background:#fef2f2}.v-leak strong{color:#b91c1c}
-.v-stable{border-color:var(--floor);background:#f0fdf4}.v-stable strong{color:#15803d}
-.v-plateau{border-color:var(--warn);background:#fffbeb}.v-plateau strong{color:#b45309}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:8px 18px;margin:0}
-.grid div{border-top:1px solid var(--line);padding-top:4px}
-dt{color:var(--muted);font-size:12px}dd{margin:0;font-weight:600}
-.details{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}.details dd{font-weight:400;word-break:break-all}
-svg.mw-chart{display:block;width:100%;height:auto;overflow:visible}
-.mw-chart text{font-size:11px;fill:var(--muted)}
-.grid line,line.grid{stroke:var(--line);stroke-width:1}
-.frame{fill:none;stroke:#9ca3af;stroke-width:1}
-.line{fill:none;stroke-width:1.6;stroke-linejoin:round}
-.area{stroke:none;opacity:.13}
-.s-metric{stroke:var(--metric);fill:var(--metric)}.line.s-metric{fill:none}
-.s-rss{stroke:var(--rss)}.s-cgroup{stroke:var(--cgroup);stroke-dasharray:5 3}
-.s-threads{stroke:#0891b2}.s-fds{stroke:#65a30d}.s-processes{stroke:#c2410c}
-.floor{stroke:var(--floor);stroke-width:2}.floor-pt{fill:var(--floor)}
-.trend{stroke:var(--trend);stroke-width:2}.projection{stroke:var(--trend);stroke-width:2;stroke-dasharray:7 5}
-text.projection-label{fill:var(--trend);font-weight:600}
-line.th{stroke-width:1.5;stroke-dasharray:8 4}line.th-warn{stroke:var(--warn)}line.th-limit{stroke:var(--limit)}
-text.th-warn{fill:var(--warn);font-weight:600}text.th-limit{fill:var(--limit);font-weight:600}
-.ev line{stroke:var(--event);stroke-dasharray:2 3;stroke-width:1}.ev polygon{fill:var(--event)}
-.ev-warn line{stroke:var(--warn)}.ev-warn polygon{fill:var(--warn)}
-.ev-limit line,.ev-stop line,.ev-oom-kill line{stroke:var(--limit)}
-.ev-limit polygon,.ev-stop polygon,.ev-oom-kill polygon{fill:var(--limit)}
-.ev-store-error line{stroke:var(--cgroup)}.ev-store-error polygon{fill:var(--cgroup)}
-.guide{stroke:#111827;stroke-width:1;opacity:.5}
-.legend{margin:0 0 6px;font-size:13px;color:var(--muted)}
-.key{white-space:nowrap;margin-right:12px}
-.key i{display:inline-block;width:18px;height:0;border-top:3px solid var(--event);vertical-align:middle;margin-right:5px}
-.key.s-metric i{border-color:var(--metric)}.key.s-rss i{border-color:var(--rss)}.key.s-cgroup i{border-color:var(--cgroup);border-top-style:dashed}
-.key.floor i{border-color:var(--floor)}.key.trend i{border-color:var(--trend)}.key.projection i{border-color:var(--trend);border-top-style:dashed}
-.key.th-warn i{border-color:var(--warn);border-top-style:dashed}.key.th-limit i{border-color:var(--limit);border-top-style:dashed}
-.key.ev i{border-top-style:dotted}
-.key.s-threads i{border-color:#0891b2}.key.s-fds i{border-color:#65a30d}.key.s-processes i{border-color:#c2410c}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--muted);font-weight:600}.n{text-align:right;white-space:nowrap}
-td code{word-break:break-all}
-tr.ev-warn b{color:var(--warn)}tr.ev-limit b,tr.ev-stop b,tr.ev-oom-kill b{color:var(--limit)}
-footer{margin-top:28px;border-top:1px solid var(--line);padding-top:8px}
-.tip{position:absolute;pointer-events:none;background:#111827;color:#fff;font-size:12px;padding:4px 8px;border-radius:4px;white-space:nowrap}
-@media print{main{max-width:none;padding:0}.tip,.guide{display:none}section{break-inside:avoid}body{font-size:11pt}@page{margin:12mm}}
-"#;
+/// The page's stylesheet, inlined so the file needs nothing from the network.
+const STYLE: &str = include_str!("html/style.css");
 
-const SCRIPT: &str = r#"
-(function(){
-var D=JSON.parse(document.getElementById('mw-data').textContent),tip=document.getElementById('tip');
-function fb(b){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(b>=1024&&i<4){b/=1024;i++}return(i?b.toFixed(1):b.toFixed(0))+' '+u[i]}
-function ft(s){var p=function(n){return(n<10?'0':'')+n};return s<60?s.toFixed(1)+'s':s<3600?Math.floor(s/60)+'m '+p(Math.round(s%60))+'s':s<86400?Math.floor(s/3600)+'h '+p(Math.floor(s%3600/60))+'m':Math.floor(s/86400)+'d '+Math.floor(s%86400/3600)+'h'}
-document.querySelectorAll('svg.mw-chart').forEach(function(svg){
-var g=svg.querySelector('.guide'),w=svg.viewBox.baseVal.width,d=svg.dataset,x0=+d.x0,x1=+d.x1,t0=+d.t0,t1=+d.t1;
-function hide(){g.setAttribute('visibility','hidden');tip.hidden=true}
-svg.addEventListener('mousemove',function(e){
-var r=svg.getBoundingClientRect(),x=(e.clientX-r.left)*w/r.width,C=D.c;
-if(x<x0||x>x1||!C.length)return hide();
-var t=t0+(x-x0)/(x1-x0)*(t1-t0),lo=0,hi=C.length-1;
-while(lo<hi){var m=(lo+hi)>>1;if(C[m][0]<t)lo=m+1;else hi=m}
-if(lo>0&&t-C[lo-1][0]<C[lo][0]-t)lo--;
-var c=C[lo],cx=x0+(c[0]-t0)/(t1-t0)*(x1-x0);
-g.setAttribute('x1',cx);g.setAttribute('x2',cx);g.setAttribute('visibility','visible');
-tip.textContent=ft(c[0])+' · '+D.m+' '+(c[1]==c[2]?fb(c[2]):fb(c[1])+' – '+fb(c[2]))+' · rss '+fb(c[3])+' · threads '+c[4]+' · fds '+c[5]+' · processes '+c[6];
-tip.hidden=false;tip.style.left=(e.pageX+14)+'px';tip.style.top=(e.pageY+14)+'px'});
-svg.addEventListener('mouseleave',hide)})})();
-"#;
+/// Hover values on the charts; a few lines of own script, no library.
+const SCRIPT: &str = include_str!("html/hover.js");
 
 #[cfg(test)]
 mod tests {

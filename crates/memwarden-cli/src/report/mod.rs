@@ -3,6 +3,7 @@
 //! (Markdown, text, JSON). The model ([`model::RunReport`], the JSON of DESIGN §3), the
 //! drawing timeline and the chart are shared by the formats that need them.
 
+pub mod axis;
 pub mod chart;
 pub mod compare;
 pub mod csv;
