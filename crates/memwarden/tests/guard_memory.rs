@@ -181,7 +181,8 @@ fn trim_returns_freed_small_blocks_to_the_os() {
         format_bytes(freed),
         format_bytes(trimmed),
     );
-    assert!(kept.iter().all(|b| b[0] & 1 == 1));
+    // The kept half stays allocated until here.
+    std::hint::black_box(&kept);
     if cfg!(all(target_os = "linux", target_env = "gnu")) {
         let allocated = full.saturating_sub(base);
         assert!(allocated >= 48 * MIB, "allocated only {allocated}");
@@ -213,8 +214,8 @@ fn batch(tasks: usize, per_task: u64, gate: Option<&MemoryGate>) -> u64 {
                 if gate.is_none() {
                     all_allocated.wait();
                 }
-                let sum: u64 = data.iter().step_by(4096).map(|&b| u64::from(b)).sum();
-                assert!(sum > 0);
+                // Held until the task ends.
+                std::hint::black_box(&data);
             });
         }
     });

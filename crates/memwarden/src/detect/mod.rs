@@ -150,30 +150,39 @@ impl Detector {
     /// whenever a bucket closes).
     pub fn verdict(&self) -> Verdict {
         let Look {
-            kind,
+            kind: looked,
             growth,
             ci,
             reason,
             ..
         } = &self.current;
-        let (kind, reason) = match &self.called {
-            Some((_, why)) if *kind != VerdictKind::Leak => {
-                (VerdictKind::Leak, format!("{why}; since then: {reason}"))
+        let reason = match &self.called {
+            Some((_, why)) if *looked != VerdictKind::Leak => {
+                format!("{why}; since then: {reason}")
             }
-            Some(_) => (VerdictKind::Leak, reason.clone()),
-            None if *kind == VerdictKind::Leak => (
-                VerdictKind::Inconclusive,
-                format!("{reason}; to be confirmed by the next looks"),
-            ),
-            None => (*kind, reason.clone()),
+            None if *looked == VerdictKind::Leak => {
+                format!("{reason}; to be confirmed by the next looks")
+            }
+            _ => reason.clone(),
         };
         Verdict {
-            kind,
+            kind: self.kind(),
             growth_per_s: *growth,
             growth_ci_per_s: *ci,
             detected_at_s: self.called.as_ref().map(|c| c.0),
             time_to_limit_s: None,
             reason,
+        }
+    }
+
+    /// The current verdict's kind alone: [`verdict`](Detector::verdict)`().kind` without
+    /// building its reason. A leak once called stays called; a leak seen but not yet
+    /// confirmed is still inconclusive.
+    pub fn kind(&self) -> VerdictKind {
+        match (&self.called, self.current.kind) {
+            (Some(_), _) => VerdictKind::Leak,
+            (None, VerdictKind::Leak) => VerdictKind::Inconclusive,
+            (None, kind) => kind,
         }
     }
 

@@ -88,7 +88,7 @@ impl GateBuilder {
         let budget = match self.budget {
             Threshold::Bytes(b) => b,
             Threshold::Percent(_) => {
-                let limit = Cgroup::of_process(std::process::id()).and_then(|cg| cg.limit_bytes());
+                let limit = Cgroup::own_limit();
                 self.budget.resolve(self.reference.bytes(limit)?)
             }
         };
@@ -170,7 +170,7 @@ struct Floor {
     bytes: u64,
     total: u64,
     available: u64,
-    read_at: Option<Instant>,
+    read_at: Instant,
     refresh: Duration,
     /// Bytes granted since the last read: admitted work that has not allocated yet is not in
     /// `MemAvailable`, so a burst of grants on one reading must not all pass.
@@ -190,19 +190,19 @@ impl Floor {
             bytes: threshold.resolve(m.mem_total_bytes),
             total: m.mem_total_bytes,
             available: m.mem_available_bytes,
-            read_at: Some(Instant::now()),
+            read_at: Instant::now(),
             refresh,
             granted: 0,
         })
     }
 
     fn refresh(&mut self, force: bool) {
-        if force || self.read_at.map_or(true, |t| t.elapsed() >= self.refresh) {
+        if force || self.read_at.elapsed() >= self.refresh {
             // An unreadable meminfo leaves the last value: the budget still holds the line.
             if let Ok(m) = self.reader.read() {
                 self.available = m.mem_available_bytes;
                 self.granted = 0;
-                self.read_at = Some(Instant::now());
+                self.read_at = Instant::now();
             }
         }
     }

@@ -68,7 +68,7 @@ impl Source {
     /// The memory limit of the cgroup the watched memory is charged to, if it has one.
     pub(crate) fn cgroup_limit(&mut self) -> Option<u64> {
         match self {
-            Source::Own(_) => Cgroup::of_process(std::process::id())?.limit_bytes(),
+            Source::Own(_) => Cgroup::own_limit(),
             Source::Tree { tree, root } => match tree.cgroup_mut() {
                 Some(cg) => cg.limit_bytes(),
                 // Without a cgroup of its own, the tree is charged to its first root's group.

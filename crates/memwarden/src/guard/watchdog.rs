@@ -46,8 +46,12 @@ pub trait LeakJudge: Send {
 impl LeakJudge for Detector {
     fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice> {
         self.push(t, bytes as f64);
+        // The kind first: building a verdict's reason on every reading is wasted until a leak.
+        if self.kind() != VerdictKind::Leak {
+            return None;
+        }
         let v = self.verdict();
-        (v.kind == VerdictKind::Leak).then_some(LeakNotice {
+        Some(LeakNotice {
             growth_bytes_per_s: v.growth_per_s,
             reason: v.reason,
         })

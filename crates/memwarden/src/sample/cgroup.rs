@@ -170,6 +170,11 @@ impl Cgroup {
         })
     }
 
+    /// The memory limit of the cgroup the calling process runs in, if it has one.
+    pub fn own_limit() -> Option<u64> {
+        Cgroup::of_process(std::process::id())?.limit_bytes()
+    }
+
     /// The memory cgroup `pid` is in (v2 with the memory controller first, else v1), if any.
     pub fn of_process(pid: u32) -> Option<Cgroup> {
         let (v2, v1) = CgroupMounts::discover().dirs_of(pid);
@@ -251,9 +256,7 @@ impl Cgroup {
             // v1 writes "unlimited" as the largest page-aligned i64.
             CgroupVersion::V1 => ("memory.limit_in_bytes", i64::MAX as u64 / 2),
         };
-        let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
-        let value: u64 = text.trim().parse().ok()?;
-        (value < unlimited_above).then_some(value)
+        self.read_u64(name).filter(|v| *v < unlimited_above)
     }
 
     /// The highest charge the kernel recorded for the group, bytes.
@@ -262,6 +265,11 @@ impl Cgroup {
             CgroupVersion::V2 => "memory.peak",
             CgroupVersion::V1 => "memory.max_usage_in_bytes",
         };
+        self.read_u64(name)
+    }
+
+    /// A file of the group holding one number.
+    fn read_u64(&self, name: &str) -> Option<u64> {
         std::fs::read_to_string(self.dir.join(name))
             .ok()?
             .trim()

@@ -74,7 +74,6 @@ struct Tracked {
     /// Samples in which it was read.
     reads: u32,
     mark: u32,
-    fresh: bool,
     now: ProcessSample,
     summary: ProcessSummary,
 }
@@ -190,11 +189,6 @@ impl ProcessTree {
         self.procs.values().map(|t| &t.summary)
     }
 
-    /// The latest reading of every live member.
-    pub fn readings(&self) -> impl Iterator<Item = &ProcessSample> {
-        self.procs.values().map(|t| &t.now)
-    }
-
     /// Takes the summaries of processes that left the tree since the last call.
     pub fn drain_exited(&mut self) -> std::vec::Drain<'_, ProcessSummary> {
         self.exited.drain(..)
@@ -230,25 +224,21 @@ impl ProcessTree {
         }
         let pass = self.pass;
         let mut listed = std::mem::take(&mut self.listed);
-        let mut new_pids = Vec::new();
+        self.fresh.clear();
         for &pid in &listed {
             if let Some(t) = self.procs.get_mut(&pid) {
                 t.mark = pass;
             } else if let Some(mark) = self.others.get_mut(&pid) {
                 *mark = pass;
             } else if !self.excluded.contains(&pid) {
-                new_pids.push(pid);
+                // A process gone between listing and reading is simply not there.
+                if let Ok(stat) = self.fs.stat(pid, &mut self.buf) {
+                    self.fresh.push((pid, stat));
+                }
             }
         }
         listed.clear();
         self.listed = listed;
-        self.fresh.clear();
-        for pid in new_pids {
-            // A process gone between listing and reading is simply not there.
-            if let Ok(stat) = self.fs.stat(pid, &mut self.buf) {
-                self.fresh.push((pid, stat));
-            }
-        }
         self.admit_fresh(t);
         self.others.retain(|_, mark| *mark == pass);
         let gone: Vec<u32> = self
@@ -336,7 +326,6 @@ impl ProcessTree {
                 comm: stat.comm,
                 reads: 0,
                 mark: self.pass,
-                fresh: true,
                 now: ProcessSample {
                     pid,
                     threads: stat.threads,
@@ -438,7 +427,7 @@ impl ProcessTree {
                 gone.push(pid);
                 continue;
             }
-            let first = tr.fresh;
+            let first = tr.reads == 0;
             // The second reading too: a process first seen between its fork and its exec has
             // usually executed by then, and its command is read again below.
             let young = tr.reads < 2;
@@ -453,12 +442,9 @@ impl ProcessTree {
                     // A new name means the process executed another program since it was
                     // first seen (perhaps between its fork and its exec): read its command again.
                     let renamed =
-                        procfs::status_name(&self.buf).is_some_and(|n| n != tr.comm.as_bytes());
-                    if renamed {
-                        tr.comm = String::from_utf8_lossy(
-                            procfs::status_name(&self.buf).unwrap_or_default(),
-                        )
-                        .into_owned();
+                        procfs::status_name(&self.buf).filter(|n| *n != tr.comm.as_bytes());
+                    if let Some(name) = renamed {
+                        tr.comm = String::from_utf8_lossy(name).into_owned();
                         if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
                             if !c.is_empty() {
                                 tr.summary.command = c;
@@ -473,7 +459,6 @@ impl ProcessTree {
                     now.pss_bytes = Some(pss);
                 }
             }
-            tr.fresh = false;
             now.rss_bytes = statm.resident * self.page_size;
             now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
 

@@ -35,6 +35,8 @@ pub(super) fn parse_plain(text: &str, column: Option<&str>) -> Result<Series, Tr
             })?,
     };
     let mut out = Collector::new();
+    // One buffer for every row's fields, as the CSV reader does (no allocation per row).
+    let mut fields: Vec<&str> = Vec::with_capacity(8);
     for (i, row) in text.lines().enumerate() {
         let line = i + 1;
         let row = row.trim();
@@ -42,7 +44,8 @@ pub(super) fn parse_plain(text: &str, column: Option<&str>) -> Result<Series, Tr
         if row.is_empty() || row.starts_with('#') || row.starts_with("Process finished") {
             continue;
         }
-        let fields: Vec<&str> = row.split_whitespace().collect();
+        fields.clear();
+        fields.extend(row.split_whitespace());
         if fields.len() != 4 && fields.len() != 8 {
             return Err(TraceError::malformed(
                 line,
