@@ -1,8 +1,5 @@
 //! Every exit status memwarden gives, in one place (DESIGN §3).
 
-// The gate status is given by a later part of `run` (the CI gates).
-#![allow(dead_code)]
-
 /// The run went as it should (or a non-`run` command succeeded).
 pub const OK: u8 = 0;
 /// A non-`run` command failed (no such run, unreadable store, bad trace).

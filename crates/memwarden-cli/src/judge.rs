@@ -10,12 +10,8 @@ use serde::Serialize;
 
 use crate::report::model::Metric;
 
-/// The resources judged besides memory, with the noun their counts print with.
-const COUNTS: [(&str, &str); 3] = [
-    ("threads", "threads"),
-    ("fds", "fds"),
-    ("processes", "processes"),
-];
+/// The resources judged besides memory; each name is also the noun its counts print with.
+const COUNTS: [&str; 3] = ["threads", "fds", "processes"];
 
 /// One detector per resource, fed sample by sample.
 pub struct Judges {
@@ -40,7 +36,7 @@ impl Judges {
     /// The counts are judged on the same clock (warm-up, observation, significance) with
     /// their own minimum rates.
     pub fn new(metric: Metric, memory: DetectorConfig) -> Self {
-        let counts = COUNTS.map(|(_, noun)| {
+        let counts = COUNTS.map(|noun| {
             let rates = DetectorConfig::for_count(noun);
             Detector::new(DetectorConfig {
                 quantity: rates.quantity,
@@ -70,14 +66,17 @@ impl Judges {
         for (d, v) in self.counts.iter_mut().zip(values) {
             d.push(s.t, v as f64);
         }
-        let detectors = std::iter::once(("memory", &self.memory))
-            .chain(COUNTS.iter().map(|c| c.0).zip(self.counts.iter()));
+        let detectors =
+            std::iter::once(("memory", &self.memory)).chain(COUNTS.into_iter().zip(&self.counts));
         let mut changes = Vec::new();
+        // Only the kind is compared on every sample; a verdict (its reason) is built on a change.
         for ((resource, d), kind) in detectors.zip(self.kinds.iter_mut()) {
-            let verdict = d.verdict();
-            if verdict.kind != *kind {
-                *kind = verdict.kind;
-                changes.push(Change { resource, verdict });
+            if d.kind() != *kind {
+                *kind = d.kind();
+                changes.push(Change {
+                    resource,
+                    verdict: d.verdict(),
+                });
             }
         }
         changes
@@ -97,7 +96,7 @@ impl Judges {
         let resources: BTreeMap<&'static str, ResourceVerdict> = COUNTS
             .iter()
             .zip(&self.counts)
-            .map(|((name, _), d)| (*name, ResourceVerdict::from(&d.verdict())))
+            .map(|(name, d)| (*name, ResourceVerdict::from(&d.verdict())))
             .collect();
         let mut leaking: Vec<&str> = Vec::new();
         let mut reasons = Vec::new();
@@ -107,7 +106,7 @@ impl Judges {
             reasons.push(memory.reason.clone());
         }
         let mut also = Vec::new();
-        for (name, d) in COUNTS.iter().map(|c| c.0).zip(&self.counts) {
+        for (name, d) in COUNTS.into_iter().zip(&self.counts) {
             let r = &resources[name];
             if r.kind == VerdictKind::Leak.as_str() {
                 leaking.push(name);

@@ -45,8 +45,7 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("memwarden: {e:#}");
-            let usage = e.downcast_ref::<supervise::WatchError>().is_some()
-                || e.downcast_ref::<options::UsageError>().is_some();
+            let usage = e.downcast_ref::<options::UsageError>().is_some();
             ExitCode::from(match (&cli.command, usage) {
                 (_, true) => exit::USAGE,
                 (Command::Run(_) | Command::Watch(_), false) => exit::INTERNAL,
@@ -66,7 +65,7 @@ fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) ->
         );
     }
     if let Some(path) = &opts.json {
-        if let Err(e) = write_output(Some(path), &report::json(&outcome.report)) {
+        if let Err(e) = write_text(Some(path), &report::json(&outcome.report)) {
             eprintln!("memwarden: cannot write the JSON report: {e:#}");
         }
     }
@@ -98,19 +97,15 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
         }
         AnalyzeFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
     };
-    write_output(None, &text)?;
+    write_text(None, &text)?;
     if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.kind == "leak") {
         status = exit::GATE_FAILED;
     }
     Ok(status)
 }
 
-fn db_path(db: Option<&Path>) -> Result<std::path::PathBuf> {
-    db.map_or_else(store::default_path, |p| Ok(p.to_path_buf()))
-}
-
 fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
-    let store = Store::open_existing(&db_path(db)?)?;
+    let store = Store::open_existing(&store::path_or_default(db)?)?;
     let filter = store::RunFilter {
         label: args.label.clone(),
         since_unix_ms: args.since,
@@ -126,12 +121,12 @@ fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
             format!("{}\n", serde_json::to_string_pretty(&rows)?)
         }
     };
-    write_output(None, &text)?;
+    write_text(None, &text)?;
     Ok(exit::OK)
 }
 
 fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
-    let store = Store::open_existing(&db_path(db)?)?;
+    let store = Store::open_existing(&store::path_or_default(db)?)?;
     let row = store.resolve(args.run.as_deref())?;
     let run = report::open(&store, &row, report::COLUMNS)?;
     let format: Box<dyn RenderRun> = match args.format {
@@ -147,7 +142,7 @@ fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
 }
 
 fn compare(db: Option<&Path>, args: &cli::CompareArgs) -> Result<u8> {
-    let store = Store::open_existing(&db_path(db)?)?;
+    let store = Store::open_existing(&store::path_or_default(db)?)?;
     let before = report::load(&store, &store.resolve(Some(&args.before))?)?;
     let after = report::load(&store, &store.resolve(Some(&args.after))?)?;
     let comparison = report::compare::Comparison::new(&before, &after);
@@ -214,13 +209,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Writes to a file, or to stdout for `None` and `-`. A closed stdout (`| head`) is not an error.
-fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
-    match path.filter(|p| p.as_os_str() != "-") {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
-        None => match std::io::stdout().lock().write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other.context("cannot write to stdout"),
-        },
-    }
+/// Writes `text` as [`write_with`] does.
+fn write_text(path: Option<&Path>, text: &str) -> Result<()> {
+    write_with(path, |out| Ok(out.write_all(text.as_bytes())?))
 }

@@ -149,10 +149,7 @@ impl GuardOptions {
 impl SessionOptions {
     /// Validates the shared options; `db` is `--db`/`MEMWARDEN_DB` if given.
     pub fn new(args: &SamplingArgs, db: Option<&Path>) -> Result<Self> {
-        let db = match db {
-            Some(p) => p.to_path_buf(),
-            None => crate::store::default_path()?,
-        };
+        let db = crate::store::path_or_default(db)?;
         Ok(SessionOptions {
             interval: args.interval,
             label: args.label.clone().filter(|l| !l.trim().is_empty()),

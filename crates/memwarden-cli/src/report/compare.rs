@@ -113,6 +113,16 @@ impl Row {
         Some(self.change()? / before.abs() * 100.0)
     }
 
+    /// The row as the tables print it: name, before, after, change.
+    pub fn cells(&self) -> [String; 4] {
+        [
+            self.name.clone(),
+            self.before.text(),
+            self.after.text(),
+            self.change_text(),
+        ]
+    }
+
     /// The change for people: `+12.0 MiB (+7.2%)`, `-3 (-50.0%)`, `stable → leak`, `same`.
     pub fn change_text(&self) -> String {
         if let (Value::Verdict(a), Value::Verdict(b)) = (&self.before, &self.after) {

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::chart::{css_word, Chart, Line, Unit};
 use super::svg::escape;
-use super::text::ending;
+use super::text::{ended_after, ending, title};
 use super::timeline::Series;
 use super::verdict::{Verdict, NOT_JUDGED};
 use super::{RenderRun, Run};
@@ -37,10 +37,7 @@ impl RenderRun for Html {
 pub fn page(run: &Run<'_>) -> String {
     let r = &run.report;
     let mut h = String::with_capacity(256 * 1024);
-    let title = match r.run_id {
-        Some(id) => format!("run {id}: {}", r.label),
-        None => r.label.clone(),
-    };
+    let title = title(r);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -74,12 +71,7 @@ pub fn page(run: &Run<'_>) -> String {
 
 fn header(h: &mut String, run: &Run<'_>, title: &str) {
     let r = &run.report;
-    let when = if r.kind == "watch" { "for" } else { "after" };
-    let ended = format!(
-        "{} {when} {}",
-        capitalized(&ending(r)),
-        format_seconds(r.duration_s)
-    );
+    let ended = capitalized(&ended_after(r));
     let _ = write!(
         h,
         "<header>\n<p class=\"brand\">memwarden report</p>\n<h1>{}</h1>\n\
@@ -267,18 +259,6 @@ fn memory(h: &mut String, run: &Run<'_>) {
     if !r.events.is_empty() {
         legend.push(("ev", "events (hover for details)".into()));
     }
-    let chart = Chart {
-        title: &format!("The tree's memory ({metric}) over time"),
-        timeline: tl,
-        lines: &lines,
-        unit: Unit::Bytes,
-        size: MEMORY_SIZE,
-        end_s: r.duration_s,
-        overlays: Some(&run.overlays),
-        thresholds: &thresholds,
-        events: &r.events,
-    }
-    .svg();
     h.push_str("<section class=\"chart\">\n<h2>Memory</h2>\n<p class=\"legend\">");
     for (class, text) in legend {
         let _ = write!(
@@ -291,7 +271,18 @@ fn memory(h: &mut String, run: &Run<'_>) {
     if tl.is_empty() {
         h.push_str("<p class=\"empty\">No sample of a live tree was recorded.</p>\n");
     } else {
-        h.push_str(&chart);
+        let chart = Chart {
+            title: &format!("The tree's memory ({metric}) over time"),
+            timeline: tl,
+            lines: &lines,
+            unit: Unit::Bytes,
+            size: MEMORY_SIZE,
+            end_s: r.duration_s,
+            overlays: Some(&run.overlays),
+            thresholds: &thresholds,
+            events: &r.events,
+        };
+        h.push_str(&chart.svg());
     }
     h.push_str("</section>\n");
 }

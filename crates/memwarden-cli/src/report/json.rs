@@ -3,17 +3,17 @@
 use std::io::Write;
 
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::compare::{Comparison, Side};
-use super::model::RunReport;
 use super::{RenderComparison, RenderRun, Run};
 
 /// The JSON format.
 pub struct Json;
 
-/// The JSON report, pretty-printed, with a final newline.
-pub fn json(report: &RunReport) -> String {
+/// A report (of a run, or a comparison), pretty-printed, with a final newline.
+pub fn json(report: &impl Serialize) -> String {
     let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
     s.push('\n');
     s
@@ -56,9 +56,7 @@ impl RenderComparison for Json {
             "after": side(&c.after),
             "rows": rows,
         });
-        let mut s = serde_json::to_string_pretty(&doc)?;
-        s.push('\n');
-        out.write_all(s.as_bytes())?;
+        out.write_all(json(&doc).as_bytes())?;
         Ok(())
     }
 }

@@ -23,14 +23,7 @@ impl RenderComparison for Markdown {
         let _ = writeln!(s, "| | before | after | change |");
         let _ = writeln!(s, "|---|---:|---:|---:|");
         for r in &c.rows {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                cell(&r.name),
-                cell(&r.before.text()),
-                cell(&r.after.text()),
-                cell(&r.change_text())
-            );
+            let _ = writeln!(s, "| {} |", r.cells().map(|c| cell(&c)).join(" | "));
         }
         if let Some(note) = c.growth_not_compared() {
             let _ = writeln!(s, "\n{note}.");

@@ -151,35 +151,21 @@ pub fn thresholds(options: &serde_json::Value) -> Vec<Threshold> {
 
 /// Rebuilds a recorded run's report from the store, with the same accumulator a live run uses.
 pub fn load(store: &Store, row: &RunRow) -> Result<RunReport> {
-    Ok(open(store, row, 1)?.report)
+    replay(store, row, |_, _| {})
 }
 
 /// A recorded run with its timeline of `columns` slices, in one pass over its samples.
 pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a>> {
     let metric = Metric::from_name(&row.meta.metric);
     let (t0, t1) = store.sample_span(row.id)?.unwrap_or((0.0, 0.0));
-    let events = store.events(row.id)?;
-    // As live: samples after the command's exit (its leftovers being stopped) count for peaks
-    // only, and are not judged.
-    let exited_at = events
-        .iter()
-        .find(|e| e.kind == kind::EXIT && row.meta.kind == "run")
-        .map_or(f64::INFINITY, |e| e.at_s);
-    let mut stats = RunStats::new(metric);
     let mut timeline = Timeline::new(metric, t0, t1, columns);
     let mut floor = Detector::new(detector_config(&row.meta.options));
-    store.for_each_sample(row.id, |s| {
-        if s.t > exited_at {
-            stats.command_ended();
-        } else if s.tree.processes > 0 {
+    let report = replay(store, row, |s, judged| {
+        if judged {
             floor.push(s.t, metric.of(s) as f64);
         }
-        stats.push(s);
         timeline.push(s);
     })?;
-    let processes = store.processes(row.id)?;
-    let table = top_processes(processes.len() as u64, &processes);
-    let report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
     let overlays = overlays(&floor, report.verdict.as_ref(), &row.meta.options);
     Ok(Run {
         report,
@@ -188,6 +174,30 @@ pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a
         overlays,
         samples: Box::new(Stored { store, id: row.id }),
     })
+}
+
+/// One pass over a run's stored samples: the report, rebuilt as a live run builds it, while
+/// `each` sees every sample and whether it was judged. As live, samples after the command's
+/// exit (its leftovers being stopped) count for peaks only and are not judged.
+fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> Result<RunReport> {
+    let metric = Metric::from_name(&row.meta.metric);
+    let events = store.events(row.id)?;
+    let exited_at = events
+        .iter()
+        .find(|e| e.kind == kind::EXIT && row.meta.kind == "run")
+        .map_or(f64::INFINITY, |e| e.at_s);
+    let mut stats = RunStats::new(metric);
+    store.for_each_sample(row.id, |s| {
+        let ended = s.t > exited_at;
+        if ended {
+            stats.command_ended();
+        }
+        stats.push(s);
+        each(s, !ended && s.tree.processes > 0);
+    })?;
+    let processes = store.processes(row.id)?;
+    let table = top_processes(processes.len() as u64, &processes);
+    Ok(stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events))
 }
 
 /// The detector's knobs a run was judged with, from its recorded options.

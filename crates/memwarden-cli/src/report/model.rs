@@ -263,6 +263,16 @@ impl RunStats {
         self.peak.0
     }
 
+    /// Peak of the tree's resident memory so far, bytes.
+    pub fn peak_rss(&self) -> u64 {
+        self.peak_rss
+    }
+
+    /// Peak of the cgroup's charge so far, bytes, when the run has a cgroup.
+    pub fn peak_cgroup(&self) -> Option<u64> {
+        self.peak_cgroup
+    }
+
     /// The report: these figures with the run's metadata, end, processes and events.
     pub fn report(
         &self,

@@ -76,12 +76,7 @@ impl RenderComparison for Text {
         let _ = writeln!(s);
         let mut table = Table::new(&["", "before", "after", "change"]);
         for r in &c.rows {
-            table.row(vec![
-                r.name.clone(),
-                r.before.text(),
-                r.after.text(),
-                r.change_text(),
-            ]);
+            table.row(r.cells().to_vec());
         }
         s.push_str(&table.render());
         if let Some(note) = c.growth_not_compared() {
@@ -117,18 +112,30 @@ pub fn signal_name(sig: i32) -> String {
         .unwrap_or_else(|_| format!("signal {sig}"))
 }
 
-fn label_line(report: &RunReport) -> String {
+/// How the run ended and how long it lasted: "exited with status 7 after 12.0s".
+pub fn ended_after(report: &RunReport) -> String {
     let when = if report.kind == "watch" {
         "for"
     } else {
         "after"
     };
     format!(
-        "`{}` {} {when} {}",
-        report.label,
+        "{} {when} {}",
         ending(report),
         format_seconds(report.duration_s)
     )
+}
+
+/// The run's title: "run 3: label", or the label of a run not stored.
+pub fn title(report: &RunReport) -> String {
+    match report.run_id {
+        Some(id) => format!("run {id}: {}", report.label),
+        None => report.label.clone(),
+    }
+}
+
+fn label_line(report: &RunReport) -> String {
+    format!("`{}` {}", report.label, ended_after(report))
 }
 
 /// The short summary printed on stderr when a run ends.
@@ -189,11 +196,7 @@ fn verdict_line(report: &RunReport) -> Option<String> {
 /// timeline is given.
 pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> String {
     let mut out = String::new();
-    let title = match report.run_id {
-        Some(id) => format!("run {id}: {}", report.label),
-        None => report.label.clone(),
-    };
-    let _ = writeln!(out, "{}", style.paint("1", &title));
+    let _ = writeln!(out, "{}", style.paint("1", &title(report)));
     let _ = writeln!(out, "  command  {}", report.command.join(" "));
     let _ = writeln!(
         out,

@@ -183,25 +183,19 @@ impl Timeline {
             Some(s.tree.fds as f64),
             Some(f64::from(s.tree.processes)),
         ];
-        match &mut self.columns[i] {
-            None => {
-                self.columns[i] = Some(Column {
-                    t_first: s.t,
-                    t_last: s.t,
-                    samples: 1,
-                    spans: values.map(|v| v.map(Span::new)),
-                })
-            }
-            Some(c) => {
-                c.t_last = s.t;
-                c.samples += 1;
-                for (span, v) in c.spans.iter_mut().zip(values) {
-                    match (span.as_mut(), v) {
-                        (Some(span), Some(v)) => span.add(v),
-                        (None, Some(v)) => *span = Some(Span::new(v)),
-                        _ => {}
-                    }
-                }
+        let c = self.columns[i].get_or_insert(Column {
+            t_first: s.t,
+            t_last: s.t,
+            samples: 0,
+            spans: [None; SERIES],
+        });
+        c.t_last = s.t;
+        c.samples += 1;
+        for (span, v) in c.spans.iter_mut().zip(values) {
+            match (span.as_mut(), v) {
+                (Some(span), Some(v)) => span.add(v),
+                (None, Some(v)) => *span = Some(Span::new(v)),
+                _ => {}
             }
         }
     }

@@ -82,6 +82,14 @@ const PLANS: [Plan; 2] = [
 
 /// The most tiers a plan has.
 const MAX_TIERS: usize = 2;
+// A plan with more tiers than this would have its last ones skipped silently.
+const _: () = {
+    let mut i = 0;
+    while i < PLANS.len() {
+        assert!(PLANS[i].tiers.len() <= MAX_TIERS);
+        i += 1;
+    }
+};
 
 /// How much newer the latest sample must be before folding runs again.
 const EVERY_S: f64 = 60.0;

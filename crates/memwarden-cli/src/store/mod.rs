@@ -42,9 +42,14 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// The store's path: `db` (`--db` or `MEMWARDEN_DB`) when given, else [`default_path`].
+pub fn path_or_default(db: Option<&Path>) -> Result<PathBuf> {
+    db.map_or_else(default_path, |p| Ok(p.to_path_buf()))
+}
+
 /// Where runs are stored unless `--db` or `MEMWARDEN_DB` says otherwise:
 /// `$XDG_DATA_HOME/memwarden/memwarden.db`, else `~/.local/share/memwarden/memwarden.db`.
-pub fn default_path() -> Result<PathBuf> {
+fn default_path() -> Result<PathBuf> {
     let non_empty = |v: &str| {
         std::env::var_os(v)
             .filter(|s| !s.is_empty())
@@ -77,7 +82,7 @@ impl Store {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        Self::open_with(path)
     }
 
     /// Opens an existing database (for `ls` and `report`); a missing file is a clear error.
@@ -88,18 +93,21 @@ impl Store {
                 path.display()
             );
         }
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        Self::open_with(path)
     }
 
-    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+    fn open_with(path: &Path) -> Result<Store> {
         let not_ours = |e: &dyn std::fmt::Display| {
             anyhow!(
                 "{} is not a usable memwarden database: {e} (move it away or choose another with --db)",
                 path.display()
             )
         };
-        let mut conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| not_ours(&e))?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| not_ours(&e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL lets `ls` read while runs write; NORMAL sync is safe with WAL (a crash may lose
         // the last batch, never corrupt the file).

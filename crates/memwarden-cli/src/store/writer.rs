@@ -55,12 +55,13 @@ struct Health {
 }
 
 impl Health {
-    fn fail(&self, what: String, records: u64) {
+    fn fail(&self, what: &str, records: u64) {
         self.lost.fetch_add(records, Ordering::Relaxed);
         let mut first = self.first.lock().expect("poisoned");
+        // Only the first reason is kept: a full channel drops records at sampling speed.
         if first.is_none() {
-            *first = Some(what.clone());
-            *self.unreported.lock().expect("poisoned") = Some(what);
+            *first = Some(what.to_string());
+            *self.unreported.lock().expect("poisoned") = Some(what.to_string());
         }
     }
 }
@@ -121,11 +122,11 @@ impl Recorder {
         // One thread sends, so the length read here is at most what it is when sending.
         if tx.len() >= CHANNEL_CAPACITY {
             self.health.fail(
-                "the disk is slower than sampling; some samples were dropped".into(),
+                "the disk is slower than sampling; some samples were dropped",
                 1,
             );
         } else if let Err(SendError(_)) = tx.send(record) {
-            self.health.fail("the writer thread stopped".into(), 1)
+            self.health.fail("the writer thread stopped", 1)
         }
     }
 
@@ -140,12 +141,12 @@ impl Recorder {
             // The end record must not be dropped: it is sent whatever the channel holds.
             if tx.send(Record::End(end)).is_err() {
                 self.health
-                    .fail("the end of the run could not be recorded".into(), 1);
+                    .fail("the end of the run could not be recorded", 1);
             }
         }
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                self.health.fail("the writer thread panicked".into(), 0);
+                self.health.fail("the writer thread panicked", 0);
             }
         }
         let reason = self.health.first.lock().expect("poisoned").clone()?;
@@ -167,11 +168,11 @@ fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Hea
     loop {
         let ended = match rx.recv_deadline(deadline) {
             Ok(record) => {
-                let end = matches!(record, Record::End(_));
                 batch.push(record);
-                // Take whatever else is already waiting; the end, if sent, is the last record.
+                // Take whatever else is already waiting; the end, if sent, is the last record
+                // (the sender is dropped right after it).
                 batch.extend(rx.try_iter());
-                end || matches!(batch.last(), Some(Record::End(_)))
+                matches!(batch.last(), Some(Record::End(_)))
             }
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
@@ -183,10 +184,10 @@ fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Hea
                     _ => None,
                 });
                 if let Err(e) = write_batch(&mut store, run_id, &batch) {
-                    health.fail(describe(&e), batch.len() as u64);
+                    health.fail(&describe(&e), batch.len() as u64);
                 } else if let Some(t) = latest {
                     if let Err(e) = folder.maybe_fold(&store.conn, run_id, t) {
-                        health.fail(format!("folding old samples: {}", describe(&e)), 0);
+                        health.fail(&format!("folding old samples: {}", describe(&e)), 0);
                     }
                 }
                 batch.clear();

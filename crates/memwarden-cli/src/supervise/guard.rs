@@ -19,14 +19,14 @@ use super::hook::{HookEnv, Hooks};
 use super::limit::KernelLimit;
 use super::placement::Placement;
 use super::policy::{
-    plural, Decision, LimitMode, Policy, Reading, Rules, StopOrder, StopReason, MIN_POLL,
-    REARM_FRACTION,
+    Decision, LimitMode, Policy, Reading, Rules, StopOrder, StopReason, MIN_POLL, REARM_FRACTION,
 };
 use super::session::Session;
 use super::signals::{Children, Wake};
 use super::stop::{self, StopPlan};
 use crate::options::SessionOptions;
 use crate::record::{kind, ExitInfo};
+use crate::report::text::processes;
 
 /// Who `signal:` actions and hooks' `MEMWARDEN_PID` refer to: the tree's roots.
 #[derive(Debug, Clone)]
@@ -70,7 +70,8 @@ pub struct Guard {
     timeout_at: Option<Instant>,
     stopped_by: Option<StopReason>,
     notes: Vec<String>,
-    cadence_for: Duration,
+    /// The interval to the next sample, and the one the sampler's cadence is set for.
+    interval: Duration,
     quiet: bool,
 }
 
@@ -190,7 +191,7 @@ impl Guard {
             timeout_at: None,
             stopped_by: None,
             notes,
-            cadence_for: setup.opts.interval,
+            interval: setup.opts.interval,
             quiet,
         }
     }
@@ -236,9 +237,18 @@ impl Guard {
         self.stopped_by
     }
 
-    /// The time until the next sample, given the base interval.
-    pub fn interval(&self, base: Duration) -> Duration {
-        self.policy.interval(base)
+    /// The report's `stopped_by`: the guard's reason, else `interrupt` when a signal ended it.
+    pub fn stopped_by_name(&self, interrupted: bool) -> Option<String> {
+        match self.stopped_by {
+            Some(reason) => Some(reason.name().to_string()),
+            None => interrupted.then(|| "interrupt".to_string()),
+        }
+    }
+
+    /// The time until the next sample: the base interval, shorter near a limit (as the last
+    /// [`after_sample`](Guard::after_sample) found it).
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// The next moment the guard must act without a sample: the timeout, a hook's timeout.
@@ -274,8 +284,8 @@ impl Guard {
         let order = self.decide(session, &reading, measure);
         // Sampling faster near a limit must not read the dearer files faster too.
         let interval = self.policy.interval(base);
-        if interval != self.cadence_for {
-            self.cadence_for = interval;
+        if interval != self.interval {
+            self.interval = interval;
             session
                 .sampler_mut()
                 .tree_mut()
@@ -328,7 +338,7 @@ impl Guard {
                     kind::OOM_KILL,
                     format!(
                         "the kernel's OOM killer killed {} in the run's cgroup",
-                        plural(count, "process", "processes")
+                        processes(count)
                     ),
                 ),
                 Decision::Warn { bytes, threshold } => {
@@ -380,7 +390,7 @@ impl Guard {
                         kind::ACTION,
                         format!(
                             "sent {sig} to {} of the tree",
-                            plural(members.len() as u64, "process", "processes")
+                            processes(members.len() as u64)
                         ),
                     );
                 }
@@ -473,11 +483,7 @@ impl Guard {
             grace: self.grace,
             kill_above: order.kill_above,
         };
-        let start = session.now();
-        let clock = Instant::now();
-        let outcome = stop::stop_tree(session.sampler_mut().tree_mut(), placement, &plan, || {
-            start + clock.elapsed().as_secs_f64()
-        });
+        let outcome = session.stop_tree(placement, &plan);
         session.event(
             kind::STOP,
             format!(
@@ -512,7 +518,6 @@ impl Guard {
 
 fn send(pids: &[u32], sig: Signal) {
     for &pid in pids {
-        // SAFETY: kill(2) on a process of the tree just read (or the command, not yet reaped).
-        unsafe { libc::kill(pid as libc::pid_t, sig as i32) };
+        stop::signal(pid, sig as i32);
     }
 }

@@ -100,13 +100,13 @@ impl KernelLimit {
     }
 }
 
-/// What a percentage of `--limit` or `--warn` is a share of: the limit of the cgroup memwarden
-/// itself runs under when it has one (never above RAM), else RAM (DESIGN §3). Read before the
-/// run's own group exists, and the same rule as the library's `Reference::Auto`.
-pub fn reference_bytes(mem_total: u64) -> u64 {
-    Cgroup::of_process(std::process::id())
-        .and_then(|c| c.limit_bytes())
-        .map_or(mem_total, |limit| limit.min(mem_total))
+/// What a percentage of `--limit` or `--warn` is a share of: the `ambient` limit of the cgroup
+/// memwarden runs under when there is one (never above RAM), else RAM (DESIGN §3); the same
+/// rule as the library's `Reference::Auto`. Read `ambient` before the run's own group exists:
+/// memwarden may move itself into a leaf of its scope to create it, and that leaf has no
+/// limit of its own.
+pub fn reference_bytes(mem_total: u64, ambient: Option<u64>) -> u64 {
+    ambient.map_or(mem_total, |limit| limit.min(mem_total))
 }
 
 #[cfg(test)]
@@ -203,7 +203,9 @@ mod tests {
     #[test]
     fn the_reference_is_never_above_ram() {
         let ram = 1u64 << 40;
-        assert!(reference_bytes(ram) <= ram);
-        assert_eq!(reference_bytes(1), 1);
+        assert!(reference_bytes(ram, Cgroup::own_limit()) <= ram);
+        assert_eq!(reference_bytes(1, Cgroup::own_limit()), 1);
+        assert_eq!(reference_bytes(100, Some(40)), 40);
+        assert_eq!(reference_bytes(100, None), 100);
     }
 }

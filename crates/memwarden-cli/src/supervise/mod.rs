@@ -26,7 +26,7 @@ use memwarden::sample::Sampler;
 
 use crate::exit;
 use crate::judge::RunVerdict;
-use crate::options::{default_label, SessionOptions};
+use crate::options::{default_label, SessionOptions, UsageError};
 use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
 use crate::report::model::RunReport;
 use crate::report::text::{processes, shorten, signal_name};
@@ -87,9 +87,7 @@ fn meta(
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         started_at: humantime::format_rfc3339_seconds(now).to_string(),
-        started_unix_ms: now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        started_unix_ms: unix_ms_of(now),
         interval_s: opts.interval.as_secs_f64(),
         mode: mode.to_string(),
         metric: opts.metric.name().to_string(),
@@ -99,21 +97,29 @@ fn meta(
 }
 
 fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix_ms_of(SystemTime::now())
+}
+
+fn unix_ms_of(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The machine's RAM (0 when /proc/meminfo cannot be read: percentages then refuse to resolve).
+fn mem_total() -> u64 {
+    memwarden::sample::machine::MachineReader::open()
+        .and_then(|mut m| m.read())
+        .map_or(0, |m| m.mem_total_bytes)
 }
 
 /// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
 pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
-    let mem_total = memwarden::sample::machine::MachineReader::open()
-        .and_then(|mut m| m.read())
-        .map_or(0, |m| m.mem_total_bytes);
-    // Percentages are of the cgroup memwarden runs under: read it before the run's own group
-    // exists (memwarden may move itself into a leaf of its scope to create it).
-    let reference = limit::reference_bytes(mem_total);
+    let mem_total = mem_total();
+    // Percentages are of the cgroup memwarden runs under: read before the run's own group exists.
+    let ambient = Cgroup::own_limit();
+    let reference = limit::reference_bytes(mem_total, ambient);
     let (placement, no_cgroup) = if opts.no_cgroup {
         (None, Some("--no-cgroup".to_string()))
     } else {
@@ -156,6 +162,10 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         unsafe { libc::signal(libc::SIGTTOU, libc::SIG_IGN) };
     }
 
+    let command: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let setup = child::ChildSetup {
         cgroup_procs: placement.as_ref().map(|p| p.procs_fd()),
         take_terminal,
@@ -168,7 +178,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
             Err(e) => {
                 eprintln!("memwarden: {}", e.message);
                 return Ok(Outcome {
-                    report: not_started_report(opts, label, argv, mode),
+                    report: not_started_report(opts, label, command, mode),
                     status: e.status,
                     stored_in: None,
                 });
@@ -188,14 +198,10 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         }),
     };
     let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
-    let command: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let mut meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
     guard.annotate(&mut meta.options);
     let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
+    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -241,10 +247,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
         (None, Some(code), None) => code.clamp(0, 255) as u8,
         (None, None, None) => exit::INTERNAL,
     };
-    let stopped_by = match guard.stopped_by() {
-        Some(reason) => Some(reason.name().to_string()),
-        None => interrupted.then(|| "interrupt".to_string()),
-    };
+    let stopped_by = guard.stopped_by_name(interrupted);
     let verdict = session.verdict();
     if status == exit::OK {
         if let Some(failed) = gates.check(&verdict) {
@@ -303,9 +306,8 @@ impl Gates {
 }
 
 /// The nearest cap on the tree's memory, for the verdict's time-to-limit: `--limit`, or the
-/// limit of the cgroup memwarden runs in (the tree lives under it too).
-fn nearest_limit(guard: &Guard) -> Option<u64> {
-    let ambient = Cgroup::of_process(std::process::id()).and_then(|c| c.limit_bytes());
+/// `ambient` limit of the cgroup memwarden runs in (the tree lives under it too).
+fn nearest_limit(guard: &Guard, ambient: Option<u64>) -> Option<u64> {
     match (guard.limit_bytes(), ambient) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -328,7 +330,7 @@ fn sample_until_exit(
         if let Some(order) = guard.after_sample(session, &sample, opts.interval) {
             guard.stop(session, placement, &order);
         }
-        tick_at = next_tick(tick_at, guard.interval(opts.interval));
+        tick_at = next_tick(tick_at, guard.interval());
         loop {
             let until = guard.deadline().map_or(tick_at, |d| d.min(tick_at));
             match wake.recv_deadline(until) {
@@ -376,14 +378,7 @@ fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &S
             shorten(&names.join(", "), 400)
         ),
     );
-    let start = session.now();
-    let clock = Instant::now();
-    let outcome = stop::stop_tree(
-        session.sampler_mut().tree_mut(),
-        placement,
-        &stop::StopPlan::grace(opts.grace),
-        || start + clock.elapsed().as_secs_f64(),
-    );
+    let outcome = session.stop_tree(placement, &stop::StopPlan::grace(opts.grace));
     session.event(
         kind::STOP,
         format!("stopped the leftovers: {}", outcome.describe()),
@@ -402,13 +397,9 @@ fn describe_exit(x: ExitInfo) -> String {
 fn not_started_report(
     opts: &SessionOptions,
     label: String,
-    argv: &[OsString],
+    command: Vec<String>,
     mode: &str,
 ) -> RunReport {
-    let command = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let meta = meta("run", opts, label, command, mode, 0);
     crate::report::model::RunStats::new(opts.metric).report(
         None,
@@ -432,9 +423,9 @@ pub fn watch(
         match fs.stat(pid, &mut buf) {
             Ok(_) => command.push(fs.cmdline(pid, &mut buf).unwrap_or_default()),
             Err(memwarden::sample::procfs::ReadError::Gone(_)) => {
-                bail!(WatchError(format!("no process with PID {pid}")))
+                bail!(UsageError(format!("no process with PID {pid}")))
             }
-            Err(e) => bail!(WatchError(format!("cannot read process {pid}: {e}"))),
+            Err(e) => bail!(UsageError(format!("cannot read process {pid}: {e}"))),
         }
     }
     let label = opts.label.clone().unwrap_or_else(|| {
@@ -454,9 +445,8 @@ pub fn watch(
         ..Default::default()
     });
     let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
-    let mem_total = memwarden::sample::machine::MachineReader::open()
-        .and_then(|mut m| m.read())
-        .map_or(0, |m| m.mem_total_bytes);
+    let mem_total = mem_total();
+    let ambient = Cgroup::own_limit();
 
     // Signals end the watch; nothing is ever forwarded to the watched processes. Only the
     // guard acts on them, and only when a limit, warning, floor or timeout was asked for.
@@ -470,7 +460,7 @@ pub fn watch(
     .context("cannot install signal handlers")?;
     let mut guard = Guard::new(GuardSetup {
         opts,
-        reference: limit::reference_bytes(mem_total),
+        reference: limit::reference_bytes(mem_total, ambient),
         mem_total,
         placement: None,
         no_cgroup: Some("watched processes have no cgroup of memwarden's own".into()),
@@ -488,7 +478,7 @@ pub fn watch(
     );
     guard.annotate(&mut meta.options);
     let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard));
+    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let hands_off = if opts.guard.acts() {
         ""
@@ -519,7 +509,7 @@ pub fn watch(
             guard.stop(&mut session, None, &order);
             continue;
         }
-        tick_at = next_tick(tick_at, guard.interval(opts.interval));
+        tick_at = next_tick(tick_at, guard.interval());
         if let Some(until) = until {
             if tick_at > until {
                 session.event(kind::STOP, "the watch duration has passed");
@@ -553,10 +543,7 @@ pub fn watch(
     }
     guard.finish(&mut session, &wake_rx);
     let status = guard.stopped_by().map_or(exit::OK, |r| r.status());
-    let stopped_by = match guard.stopped_by() {
-        Some(reason) => Some(reason.name().to_string()),
-        None => interrupted.then(|| "interrupt".to_string()),
-    };
+    let stopped_by = guard.stopped_by_name(interrupted);
     let end = RunEnd {
         ended_unix_ms: unix_ms(),
         duration_s: session.now(),
@@ -574,15 +561,3 @@ pub fn watch(
         stored_in,
     })
 }
-
-/// A PID given to `watch` that cannot be watched (a usage error, exit 2).
-#[derive(Debug)]
-pub struct WatchError(pub String);
-
-impl std::fmt::Display for WatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for WatchError {}

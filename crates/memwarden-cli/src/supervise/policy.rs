@@ -13,6 +13,7 @@ use memwarden::units::{format_bytes, format_seconds};
 
 use crate::exit;
 use crate::record::kind;
+use crate::report::text::processes;
 
 /// Why memwarden stopped the tree, as the report's `stopped_by` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +246,7 @@ impl Policy {
                     kind: kind::LIMIT,
                     detail: format!(
                         "the kernel killed {} at the limit of {}: stopping the rest of the tree",
-                        plural(r.new_oom_kills, "process", "processes"),
+                        processes(r.new_oom_kills),
                         format_bytes(limit)
                     ),
                     kill_above: None,
@@ -336,11 +337,6 @@ impl Policy {
         }
         interval
     }
-}
-
-/// "1 process", "3 processes".
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

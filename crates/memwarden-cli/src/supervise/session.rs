@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample, SampleError, Sampler};
 
+use super::placement::Placement;
+use super::stop::{self, StopOutcome, StopPlan};
 use crate::judge::{describe, Judges, RunVerdict};
 use crate::options::SessionOptions;
 use crate::record::{kind, Event, RunEnd, RunMeta};
@@ -32,8 +34,6 @@ pub struct Session {
     last_rows_t: f64,
     last_summaries_t: f64,
     last_recorded_t: f64,
-    peak_rss: u64,
-    peak_cgroup: u64,
     quiet: bool,
 }
 
@@ -60,8 +60,6 @@ impl Session {
             last_rows_t: f64::NEG_INFINITY,
             last_summaries_t: 0.0,
             last_recorded_t: f64::NEG_INFINITY,
-            peak_rss: 0,
-            peak_cgroup: 0,
             quiet,
         }
     }
@@ -74,6 +72,15 @@ impl Session {
     /// The sampler (its tree, to stop it).
     pub fn sampler_mut(&mut self) -> &mut Sampler {
         &mut self.sampler
+    }
+
+    /// Stops the whole tree as `plan` says, re-reading it on the session's clock.
+    pub fn stop_tree(&mut self, placement: Option<&Placement>, plan: &StopPlan) -> StopOutcome {
+        let start = self.now();
+        let clock = std::time::Instant::now();
+        stop::stop_tree(self.sampler.tree_mut(), placement, plan, || {
+            start + clock.elapsed().as_secs_f64()
+        })
     }
 
     /// Takes a sample and records it.
@@ -93,8 +100,8 @@ impl Session {
         // keeps a base-rate tick from being skipped for a few microseconds.
         let due = sample.t - self.last_recorded_t >= every.as_secs_f64() * 0.9;
         let peak = self.stats.peak_bytes() < self.stats_metric(&sample)
-            || sample.tree.rss_bytes > self.peak_rss
-            || sample.cgroup_bytes.unwrap_or(0) > self.peak_cgroup;
+            || sample.tree.rss_bytes > self.stats.peak_rss()
+            || sample.cgroup_bytes.unwrap_or(0) > self.stats.peak_cgroup().unwrap_or(0);
         if due || peak {
             self.record(sample);
         } else {
@@ -113,8 +120,6 @@ impl Session {
 
     fn record(&mut self, sample: Sample) {
         self.last_recorded_t = sample.t;
-        self.peak_rss = self.peak_rss.max(sample.tree.rss_bytes);
-        self.peak_cgroup = self.peak_cgroup.max(sample.cgroup_bytes.unwrap_or(0));
         self.stats.push(&sample);
         self.recorder.send(Record::Sample(sample));
         // The verdict is about the command's life, not its leftovers being stopped.
@@ -124,9 +129,7 @@ impl Session {
             self.judges.push(&sample)
         };
         for change in changes {
-            let event = Event::new(sample.t, kind::VERDICT, describe(&change));
-            self.recorder.send(Record::Event(event.clone()));
-            self.events.push(event);
+            self.push_event(Event::new(sample.t, kind::VERDICT, describe(&change)));
         }
         self.collect_exited();
         if sample.t - self.last_rows_t >= PROCESS_ROWS_EVERY && sample.tree.processes > 0 {
@@ -157,7 +160,10 @@ impl Session {
 
     /// Records an event now.
     pub fn event(&mut self, kind: &str, detail: impl Into<String>) {
-        let event = Event::new(self.now(), kind, detail);
+        self.push_event(Event::new(self.now(), kind, detail));
+    }
+
+    fn push_event(&mut self, event: Event) {
         self.recorder.send(Record::Event(event.clone()));
         self.events.push(event);
     }

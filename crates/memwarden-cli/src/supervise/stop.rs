@@ -136,9 +136,11 @@ pub fn stop_tree(
     outcome
 }
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2); the tree was re-read just before, and a held statm handle proves each
-    // member is still the process that was first seen (a reused PID reads as gone).
+/// Sends `sig` to `pid`; a process already gone is no error.
+pub(super) fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a member of a tree just re-read (or the command, not yet reaped); a
+    // held statm handle proves each member is still the process first seen (a reused PID
+    // reads as gone).
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
     }
