@@ -154,8 +154,6 @@ fn render(lab: &Lab, page: &Path) -> Rendered {
     }
 }
 
-const MIB: u64 = 1 << 20;
-
 /// A judged leaking run with a warn and a limit line and events, written into the store.
 fn judged_leak(lab: &Lab) {
     let mut db = lab.fake_store();
@@ -214,9 +212,7 @@ fn judged_leak(lab: &Lab) {
 fn a_judged_leak_renders_with_its_chart_and_verdict() {
     let lab = Lab::new();
     judged_leak(&lab);
-    let page = lab.path("judged.html");
-    let out = lab.run(&["report", "--format", "html", "-o", page.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let page = lab.html_report(None, "judged.html");
     // Catch script errors, and move the mouse over the memory chart once it is drawn.
     let html = std::fs::read_to_string(&page).unwrap();
     let html = html
@@ -294,30 +290,8 @@ const HOVER: &str =
 #[test]
 fn a_recorded_short_run_renders_with_its_verdict() {
     let lab = Lab::new();
-    lab.script("leak.py", LEAK);
-    let py = python();
-    let out = lab.run(&[
-        "run",
-        "-q",
-        "--interval",
-        "20ms",
-        "--label",
-        "leak",
-        "--",
-        &py,
-        "leak.py",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let page = lab.path("leak.html");
-    let out = lab.run(&[
-        "report",
-        "leak",
-        "--format",
-        "html",
-        "-o",
-        page.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    lab.record("leak", LEAK, "20ms");
+    let page = lab.html_report(Some("leak"), "leak.html");
     let shot = render(&lab, &page);
     let ink = shot.count(|p| p.iter().any(|c| *c < 235));
     assert!(ink * 100 > shot.rgb.len() * 3, "nearly blank: {ink} pixels");
@@ -375,9 +349,7 @@ fn docs_screenshot_of_a_leaking_run() {
         "stopped at the limit: {}",
         stderr(&out)
     );
-    let page = lab.path("report.html");
-    let out = lab.run(&["report", "--format", "html", "-o", page.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let page = lab.html_report(None, "report.html");
     let shot = render(&lab, &page);
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
     std::fs::create_dir_all(&docs).unwrap();

@@ -121,12 +121,7 @@ fn a_kernel_limit_stops_the_hog_and_its_daemon() {
     if !kernel_limits_here() {
         return;
     }
-    let expect = if Path::new("/sys/fs/cgroup/memory").exists() {
-        "cgroup-v1"
-    } else {
-        "cgroup-v2"
-    };
-    let r = hog_is_stopped_at_400_mib(&[], expect);
+    let r = hog_is_stopped_at_400_mib(&[], expected_cgroup_mode());
     let guard = events_of(&r, "guard");
     assert!(
         guard.iter().any(|g| g.contains("kernel limit")),
@@ -272,14 +267,12 @@ fn a_fork_storm_is_stopped_to_the_last_process() {
             "the storm barely started: {} processes",
             pids.len()
         );
-        // Processes the storm forked as it was being killed may take a moment to be reaped.
-        let survivors = || -> Vec<u32> {
-            pids.iter()
-                .filter(|(p, s)| alive_since(*p, s))
-                .map(|(p, _)| *p)
-                .collect()
-        };
-        let left = survivors();
+        // memwarden returns only once the tree is empty: nothing the storm forked may be left.
+        let left: Vec<u32> = pids
+            .iter()
+            .filter(|(p, s)| alive_since(*p, s))
+            .map(|(p, _)| *p)
+            .collect();
         assert!(
             left.is_empty(),
             "{mode:?}: {} of {} storm processes survived: {left:?}; events {}",
@@ -499,15 +492,11 @@ fn without_root_or_a_cgroup_the_limit_is_polled_and_still_holds() {
     std::fs::copy(env!("CARGO_BIN_EXE_memwarden"), &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     lab.script("hog.py", HOG);
-    let mut command = std::process::Command::new(&bin);
+    let mut command = lab.command(&bin);
     command
-        .current_dir(lab.dir.path())
-        .env("MEMWARDEN_DB", lab.db())
-        .env_remove("MEMWARDEN_CGROUP_PARENT")
         .args(["run", "--limit", "400MiB", "--grace", "1s", "--json"])
         .arg(lab.path("report.json"))
-        .args(["--", "/usr/bin/python3", "hog.py", "daemon.pid"])
-        .stdin(std::process::Stdio::null());
+        .args(["--", "/usr/bin/python3", "hog.py", "daemon.pid"]);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(|| {

@@ -19,10 +19,6 @@ fn shared_trace(name: &str) -> Option<String> {
     p.exists().then(|| p.to_str().unwrap().to_string())
 }
 
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(out)))
-}
-
 #[test]
 fn analyze_judges_the_shared_traces() {
     let names = [
@@ -42,7 +38,7 @@ fn analyze_judges_the_shared_traces() {
     args.extend(paths.iter().map(String::as_str));
     let out = lab.run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let all = json(&out);
+    let all = stdout_json(&out);
     let all = all.as_array().expect("an array for several files");
     let kind = |i: usize| all[i]["verdict"]["kind"].as_str().unwrap().to_string();
     assert_eq!(all[0]["label"], "python_http_server_wrk.csv");
@@ -61,7 +57,7 @@ fn analyze_judges_the_shared_traces() {
         &paths[1],
     ]);
     assert_eq!(
-        json(&rss)["memory"]["metric"],
+        stdout_json(&rss)["memory"]["metric"],
         "rss_bytes",
         "one file, one object"
     );
@@ -85,7 +81,7 @@ fn analyze_reads_what_psrecord_and_mprof_wrote() {
     ] {
         let out = lab.run(&["analyze", "--format", "json", &fixture(name)]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
-        let r = json(&out);
+        let r = stdout_json(&out);
         assert!(r["samples"].as_u64().unwrap() > 10, "{name}: {r}");
         assert!(
             r["memory"]["peak_bytes"].as_f64().unwrap() > 1e6,
@@ -198,7 +194,7 @@ fn a_growing_command_is_called_leaking_and_fails_the_gates() {
     assert_eq!(out.status.code(), Some(0));
     let stored = lab.run(&["ls", "--format", "json"]);
     assert_eq!(
-        json(&stored)[0]["verdict"],
+        stdout_json(&stored)[0]["verdict"],
         "leak",
         "ls shows the stored verdict"
     );

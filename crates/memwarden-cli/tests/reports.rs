@@ -19,24 +19,6 @@ for i in range(50):
 time.sleep(0.2)
 "#;
 
-fn record(lab: &Lab, label: &str, script: &str) {
-    let file = format!("{label}.py");
-    lab.script(&file, script);
-    let py = python();
-    let out = lab.run(&[
-        "run",
-        "-q",
-        "--interval",
-        "50ms",
-        "--label",
-        label,
-        "--",
-        &py,
-        &file,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-}
-
 /// No part of the page is fetched from anywhere: the only URL is the SVG namespace.
 fn assert_self_contained(html: &str) {
     let lower = html.to_ascii_lowercase();
@@ -67,21 +49,11 @@ fn assert_self_contained(html: &str) {
 #[test]
 fn two_recorded_runs_make_a_self_contained_page_and_a_markdown_table() {
     let lab = Lab::new();
-    record(&lab, "before", LEAK);
-    record(&lab, "after", STEADY);
+    lab.record("before", LEAK, "50ms");
+    lab.record("after", STEADY, "50ms");
 
-    let page = lab.path("before.html");
-    let out = lab.run(&[
-        "report",
-        "before",
-        "--format",
-        "html",
-        "-o",
-        page.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let page = lab.html_report(Some("before"), "before.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("<svg"), "an SVG chart");
     assert_eq!(
         html.matches("<svg").count(),
         4,
@@ -91,7 +63,7 @@ fn two_recorded_runs_make_a_self_contained_page_and_a_markdown_table() {
         html.contains("Verdict: <strong>inconclusive</strong>"),
         "a short run is not judged yet"
     );
-    assert!(html.contains("leak.py") || html.contains("before.py"));
+    assert!(html.contains("before.py"), "the command is shown");
     assert!(html.contains("<polyline"), "the series are drawn");
     assert_self_contained(&html);
 
@@ -146,9 +118,9 @@ fn two_recorded_runs_make_a_self_contained_page_and_a_markdown_table() {
 #[test]
 fn csv_has_one_row_per_sample() {
     let lab = Lab::new();
-    record(&lab, "leaky", LEAK);
+    lab.record("leaky", LEAK, "50ms");
     let out = lab.run(&["report", "--format", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = stdout_json(&out);
     let out = lab.run(&["report", "--format", "csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let csv = stdout(&out);
@@ -261,7 +233,7 @@ fn compare_prints_the_golden_markdown_table() {
     golden("compare.txt", &stdout(&out));
 
     let out = lab.run(&["compare", "1", "2", "--format", "json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = stdout_json(&out);
     assert_eq!(doc["before"]["label"], "service before");
     let row = |key: &str| {
         doc["rows"]
@@ -407,7 +379,7 @@ fn ls_filters_by_label_and_start() {
         all.extend(args);
         let out = lab.run(&all);
         assert!(out.status.success(), "{}", stderr(&out));
-        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows: serde_json::Value = stdout_json(&out);
         rows.as_array()
             .unwrap()
             .iter()
@@ -488,11 +460,9 @@ fn a_week_at_one_second_makes_a_small_page() {
     eprintln!("inserted {WEEK} samples in {:.1?}", started.elapsed());
     drop(db);
 
-    let page = lab.path("week.html");
     let started = Instant::now();
-    let out = lab.run(&["report", "--format", "html", "-o", page.to_str().unwrap()]);
+    let page = lab.html_report(None, "week.html");
     let took = started.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
     let html = std::fs::read_to_string(&page).unwrap();
     eprintln!(
         "a week-long run: {} bytes of HTML in {took:.1?}",

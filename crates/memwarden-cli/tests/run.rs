@@ -44,12 +44,13 @@ fn three_children_of_60_mib_are_summed_and_the_exit_status_kept() {
     assert!(ls.status.success());
     assert!(stdout(&ls).contains("python3 fork3.py"), "{}", stdout(&ls));
     let listed = lab.run(&["ls", "--format", "json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let rows: serde_json::Value = stdout_json(&listed);
     assert_eq!(rows[0]["label"], "python3 fork3.py");
     assert_eq!(rows[0]["status"], 7);
 }
 
-/// A single process holding a known amount of anonymous memory until its stdin closes.
+/// A single process holding a known amount of anonymous memory (MiB, argv[1]), saying so in
+/// argv[2], for argv[3] seconds.
 const HOLD: &str = r#"
 import sys, time
 n = int(sys.argv[1])
@@ -147,7 +148,7 @@ fn daemons_are_seen_then_stopped(mode: &[&str], expect_mode: &str) {
     );
     // The stored run tells the same story, the leftovers' teardown included.
     let stored = lab.run(&["report", "--format", "json"]);
-    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
+    let stored: serde_json::Value = stdout_json(&stored);
     for field in ["memory", "resources", "verdict", "samples"] {
         assert_eq!(stored[field], r[field], "{field}");
     }
@@ -159,13 +160,7 @@ fn a_double_forked_daemon_is_in_the_cgroup_and_stopped() {
         eprintln!("skipped: creating a cgroup here needs root");
         return;
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let expect = if mounts.contains(" - cgroup cgroup ") && mounts.contains("memory") {
-        "cgroup-v1"
-    } else {
-        "cgroup-v2"
-    };
-    daemons_are_seen_then_stopped(&["--grace", "200ms"], expect);
+    daemons_are_seen_then_stopped(&["--grace", "200ms"], expected_cgroup_mode());
 }
 
 #[test]
@@ -294,7 +289,7 @@ fn report_reads_back_what_the_run_wrote() {
     assert!(out.status.success(), "{}", stderr(&out));
     let again = lab.run(&["report", "hold-40", "--format", "json"]);
     assert!(again.status.success(), "{}", stderr(&again));
-    let stored: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let stored: serde_json::Value = stdout_json(&again);
     for field in [
         "run_id",
         "label",

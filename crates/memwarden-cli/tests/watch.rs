@@ -2,40 +2,25 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn a_bash_with_500_sleeping_children_is_sampled_at_10ms() {
     let lab = Lab::new();
     let ready = lab.path("ready");
-    // Children sleep until the parent's stdin closes (the test ends), so none outlives it.
+    // The children are in bash's process group, which goes when the test ends (or fails).
     let script = format!(
-        "for i in $(seq 500); do sleep 120 & done; echo > {}; read x; kill $(jobs -p)",
+        "for i in $(seq 500); do sleep 120 & done; echo > {}; wait",
         ready.display()
     );
-    let bash = Killed(
-        Command::new("bash")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let bash = Group::spawn(Command::new("bash").args(["-c", &script]));
     wait_for("500 children", Duration::from_secs(30), || {
         ready.exists().then_some(())
     });
-    let pid = bash.0.id().to_string();
+    let pid = bash.id().to_string();
     let (out, r) = lab.run_json(&["watch", "--interval", "10ms", "--duration", "10s", &pid]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -48,8 +33,6 @@ fn a_bash_with_500_sleeping_children_is_sampled_at_10ms() {
     assert_eq!(r["resources"]["threads"]["peak"], 501);
     assert_eq!(r["kind"], "watch");
     assert!(r["exit"].is_null());
-    let mut bash = bash;
-    bash.0.stdin.take().unwrap().write_all(b"\n").unwrap();
 }
 
 #[test]
@@ -70,16 +53,11 @@ fn watching_a_missing_pid_is_a_clear_usage_error() {
 fn processes_vanishing_mid_sample_are_not_errors() {
     let lab = Lab::new();
     // A shell forking short-lived children as fast as it can for two seconds.
-    let churn = Killed(
-        Command::new("bash")
-            .args([
-                "-c",
-                "end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do /bin/true; done",
-            ])
-            .spawn()
-            .unwrap(),
-    );
-    let pid = churn.0.id().to_string();
+    let churn = Group::spawn(Command::new("bash").args([
+        "-c",
+        "end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do /bin/true; done",
+    ]));
+    let pid = churn.id().to_string();
     let (out, r) = lab.run_json(&["watch", "--interval", "10ms", &pid]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -108,9 +86,12 @@ def held(pid):
             if os.readlink("/proc/%d/fd/%s" % (me, fd)) == target: n += 1
         except OSError: pass
     return n
-def until(cond):
-    while not cond(): time.sleep(0.005)
-while not os.path.exists("mw.pid"): time.sleep(0.005)
+def until(cond, limit=60):
+    end = time.time() + limit
+    while not cond():
+        if time.time() > end: sys.exit("timed out")
+        time.sleep(0.005)
+until(lambda: os.path.exists("mw.pid"))
 a = subprocess.Popen(["sleep", "60"])
 until(lambda: held(a.pid) == 1)
 start_a = open("/proc/%d/stat" % a.pid).read().rsplit(")", 1)[1].split()[19]
@@ -138,14 +119,12 @@ fn a_reused_pid_is_told_apart() {
     }
     let lab = Lab::new();
     lab.script("reuse.py", REUSE);
-    let py = Killed(
+    let py = Group::spawn(
         Command::new(python())
             .arg("reuse.py")
-            .current_dir(lab.dir.path())
-            .spawn()
-            .unwrap(),
+            .current_dir(lab.dir.path()),
     );
-    let pid = py.0.id().to_string();
+    let pid = py.id().to_string();
     let mut mw = lab
         .memwarden()
         .args(["watch", "-q", "--interval", "10ms", &pid])
@@ -157,7 +136,7 @@ fn a_reused_pid_is_told_apart() {
     let reused = std::fs::read_to_string(lab.path("reused")).expect("the script reused a PID");
     let reused_pid: u64 = reused.split(' ').next().unwrap().parse().unwrap();
     let out = lab.run(&["report", "--format", "json"]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: serde_json::Value = stdout_json(&out);
     let same_pid = r["processes"]["top"]
         .as_array()
         .unwrap()

@@ -36,7 +36,12 @@ impl Lab {
 
     /// `memwarden ARGS` with this lab's database, run in the lab directory.
     pub fn memwarden(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_memwarden"));
+        self.command(Path::new(env!("CARGO_BIN_EXE_memwarden")))
+    }
+
+    /// The memwarden binary at `bin` (a copy of it), set up as [`Lab::memwarden`].
+    pub fn command(&self, bin: &Path) -> Command {
+        let mut c = Command::new(bin);
         c.current_dir(self.dir.path())
             .env("MEMWARDEN_DB", self.db())
             .env_remove("MEMWARDEN_CGROUP_PARENT")
@@ -50,6 +55,37 @@ impl Lab {
             .args(args)
             .output()
             .expect("memwarden runs")
+    }
+
+    /// Records the Python `script` as `LABEL.py` under `label`, sampled every `interval`; the
+    /// run must succeed.
+    pub fn record(&self, label: &str, script: &str, interval: &str) {
+        let file = format!("{label}.py");
+        self.script(&file, script);
+        let py = python();
+        let out = self.run(&[
+            "run",
+            "-q",
+            "--interval",
+            interval,
+            "--label",
+            label,
+            "--",
+            &py,
+            &file,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// Writes the HTML report of `run` (the last run for `None`) to `file` in the lab.
+    pub fn html_report(&self, run: Option<&str>, file: &str) -> PathBuf {
+        let page = self.path(file);
+        let mut args = vec!["report"];
+        args.extend(run);
+        args.extend(["--format", "html", "-o", page.to_str().unwrap()]);
+        let out = self.run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        page
     }
 
     /// Runs memwarden with `--json` and returns its output and the parsed report.
@@ -85,6 +121,36 @@ pub fn stdout(out: &Output) -> String {
 
 pub const MIB: u64 = 1 << 20;
 
+/// The JSON a command printed; a panic shows its stderr.
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(out)))
+}
+
+/// A child leading its own process group, killed with the whole group when dropped, so a
+/// test that panics leaves nothing behind. The group is named by the leader's PID, so the
+/// leader is reaped only here, after the kill (a reaped PID could be another's by then).
+pub struct Group(std::process::Child);
+
+impl Group {
+    /// Spawns `command` as the leader of a new process group.
+    pub fn spawn(command: &mut Command) -> Group {
+        use std::os::unix::process::CommandExt;
+        Group(command.process_group(0).spawn().expect("spawn"))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the group this child leads; it has not been reaped yet.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `f` until it gives `Some`, or panics naming `what` after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -94,6 +160,25 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The `mode` a run placed in a cgroup of its own reports here (as root): `cgroup-v2` when a
+/// mounted v2 hierarchy has the memory controller (memwarden tries v2 first), else `cgroup-v1`.
+pub fn expected_cgroup_mode() -> &'static str {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let v2_memory = mounts
+        .lines()
+        .filter(|l| l.contains(" - cgroup2 "))
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|dir| {
+            std::fs::read_to_string(Path::new(dir).join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
+        });
+    if v2_memory {
+        "cgroup-v2"
+    } else {
+        "cgroup-v1"
     }
 }
 
