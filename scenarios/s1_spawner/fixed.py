@@ -130,6 +130,7 @@ def main():
     deadline = time.monotonic() + args.duration
     stop = threading.Event()
     stats = {"items": 0, "warnings": 0, "peak": 0}
+    stats_lock = threading.Lock()  # workers count items concurrently
 
     def monitor():
         warned = False
@@ -158,7 +159,8 @@ def main():
             h.stdout.readline()
             seconds = args.item_seconds * rng.uniform(0.5, 1.5)
             if not stop.wait(max(0.0, min(seconds, deadline - time.monotonic()))):
-                stats["items"] += 1
+                with stats_lock:
+                    stats["items"] += 1
         except (OSError, ValueError):
             pass  # stopped under us by an emergency stop
         finally:
