@@ -1,7 +1,7 @@
 //! A long recorded run, simulated through the real store: the writer thread, its batches and
 //! its folding, fed what `memwarden run` sends for a tree of ten processes sampled every
 //! `--interval` for `--hours` (a sample each tick, the ten largest processes' rows once a
-//! second, the live processes' summaries every ten seconds, as `supervise/session.rs` does).
+//! second, the live processes' summaries every ten seconds, as `supervise/monitor.rs` does).
 //! Prints the database's size and rows as JSON. Used by `bench/run.sh`.
 //!
 //! ```text
@@ -9,9 +9,12 @@
 //! ```
 
 // The CLI is a binary crate: its store is included here by path, as it is compiled there.
-#[allow(dead_code)]
-#[path = "../src/record.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/record/mod.rs"]
 mod record;
+#[allow(dead_code)]
+#[path = "../src/sink/mod.rs"]
+mod sink;
 #[allow(dead_code)]
 #[path = "../src/store/mod.rs"]
 mod store;
@@ -21,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use memwarden::sample::{MachineSample, ProcessSample, ProcessSummary, Sample, TreeTotals};
+use record::Record;
 use record::{Event, RunEnd, RunMeta};
-use store::writer::{Record, Recorder};
+use store::writer::Recorder;
 use store::Store;
 
 /// Processes in the simulated tree; also how many rows a second `run` records (its top ten).
@@ -58,7 +62,7 @@ fn main() -> Result<()> {
     let cpu_before = cpu_seconds();
     let mut store = Store::create(&db)?;
     let meta = RunMeta {
-        kind: "run".into(),
+        kind: record::RunKind::Run,
         label: "store_day".into(),
         command: vec!["simulated".into()],
         host: "bench".into(),
@@ -68,10 +72,10 @@ fn main() -> Result<()> {
         mode: "process-tree".into(),
         metric: "anon".into(),
         mem_total_bytes: 24 << 30,
-        options: serde_json::json!({}),
+        options: record::RecordedOptions::default(),
     };
     let run_id = store.begin_run(&meta)?;
-    let recorder = Recorder::start(store, run_id);
+    let mut recorder = Recorder::start(store, run_id);
 
     let ticks = (hours * 3600.0 / interval).round() as u64;
     let mut sent = 0usize;
@@ -84,7 +88,7 @@ fn main() -> Result<()> {
     };
     send(Record::Event(Event::new(
         0.0,
-        record::kind::START,
+        record::EventKind::Start,
         "simulated",
     )));
     let (mut last_rows, mut last_summaries) = (f64::NEG_INFINITY, 0.0);
@@ -141,7 +145,8 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    let loss = recorder.finish(RunEnd {
+    use sink::Sink;
+    recorder.accept(&Record::End(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -150,9 +155,9 @@ fn main() -> Result<()> {
         peak_bytes: 0,
         verdict: None,
         samples: ticks,
-    });
-    if let Some(loss) = loss {
-        bail!("{} records were not stored: {}", loss.records, loss.reason);
+    }));
+    if let Some(loss) = recorder.finish() {
+        bail!("{loss}");
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu_before;

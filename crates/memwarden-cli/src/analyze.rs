@@ -10,7 +10,8 @@ use memwarden::trace::{self, Series};
 use memwarden::units::format_seconds;
 use serde::Serialize;
 
-use crate::judge::RunVerdict;
+use crate::judge::series_verdict;
+use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
 
 /// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
@@ -94,7 +95,7 @@ pub fn judge(label: &str, series: &Series, mut config: DetectorConfig) -> TraceR
             peak_bytes: peak.0.max(0.0),
             peak_at_s: peak.1,
         },
-        verdict: RunVerdict::of_series(&detector.verdict(), &series.column),
+        verdict: series_verdict(&detector.verdict(), &series.column),
         bytes: series.bytes,
     }
 }

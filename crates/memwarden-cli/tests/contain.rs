@@ -339,7 +339,7 @@ fn a_warning_signal_lets_the_program_clean_up_and_no_stop_follows() {
         let actions = events_of(&r, "action");
         assert_eq!(
             actions,
-            [format!("sent SIGUSR1 to pid {pid}, the tree's root").as_str()],
+            [format!("sent USR1 to pid {pid}, the tree's root").as_str()],
             "{r}"
         );
         assert!(events_of(&r, "stop").is_empty() && events_of(&r, "limit").is_empty());

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use memwarden::sample::{MachineSample, ProcessSummary, Sample, TreeTotals};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::record::{Event, ExitInfo, RunEnd, RunMeta};
+use crate::record::{Event, EventKind, ExitInfo, RunEnd, RunKind, RunMeta, StoppedBy};
 
 /// A recorded run as `ls` and `report` read it.
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ impl Store {
                                mode, metric, mem_total_bytes, options)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
-                meta.kind,
+                meta.kind.as_str(),
                 meta.label,
                 serde_json::to_string(&meta.command)?,
                 meta.host,
@@ -144,7 +144,7 @@ impl Store {
                 meta.mode,
                 meta.metric,
                 meta.mem_total_bytes as i64,
-                meta.options.to_string(),
+                serde_json::to_string(&meta.options)?,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -288,7 +288,7 @@ impl Store {
         let rows = stmt.query_map([id], |r| {
             Ok(Event {
                 at_s: r.get(0)?,
-                kind: r.get(1)?,
+                kind: EventKind::from_name(&r.get::<_, String>(1)?),
                 detail: r.get(2)?,
             })
         })?;
@@ -301,23 +301,19 @@ const RUN_COLUMNS: &str = "SELECT id, kind, label, command, host, started_at, st
     exit_signal, stopped_by, status, peak_bytes, verdict, samples FROM runs";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+    // JSON columns are read leniently: a record this version cannot read is shown without it.
+    fn json<T: serde::de::DeserializeOwned>(
+        r: &rusqlite::Row<'_>,
+        i: usize,
+    ) -> rusqlite::Result<Option<T>> {
         let text: Option<String> = r.get(i)?;
-        Ok(text
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(serde_json::Value::Null))
-    };
-    let command = match json(3)? {
-        serde_json::Value::Array(a) => a
-            .into_iter()
-            .map(|v| v.as_str().unwrap_or_default().to_string())
-            .collect(),
-        _ => Vec::new(),
-    };
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+    let kind: String = r.get(1)?;
     let meta = RunMeta {
-        kind: r.get(1)?,
+        kind: RunKind::from_name(&kind).unwrap_or(RunKind::Run),
         label: r.get(2)?,
-        command,
+        command: json(r, 3)?.unwrap_or_default(),
         host: r.get(4)?,
         started_at: r.get(5)?,
         started_unix_ms: r.get(6)?,
@@ -325,7 +321,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         mode: r.get(8)?,
         metric: r.get(9)?,
         mem_total_bytes: r.get::<_, i64>(10)? as u64,
-        options: json(11)?,
+        options: json(r, 11)?.unwrap_or_default(),
     };
     let ended: Option<i64> = r.get(12)?;
     let end = match ended {
@@ -336,10 +332,13 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
                 ended_unix_ms,
                 duration_s: r.get::<_, Option<f64>>(13)?.unwrap_or(0.0),
                 exit: (code.is_some() || signal.is_some()).then_some(ExitInfo { code, signal }),
-                stopped_by: r.get(16)?,
+                stopped_by: r
+                    .get::<_, Option<String>>(16)?
+                    .as_deref()
+                    .and_then(StoppedBy::from_name),
                 status: r.get::<_, Option<i64>>(17)?.unwrap_or(0) as u8,
                 peak_bytes: r.get::<_, Option<i64>>(18)?.unwrap_or(0) as u64,
-                verdict: Some(json(19)?).filter(|v| !v.is_null()),
+                verdict: json(r, 19)?,
                 samples: r.get::<_, Option<i64>>(20)?.unwrap_or(0) as u64,
             })
         }
@@ -358,15 +357,15 @@ impl RunRow {
         serde_json::json!({
             "id": self.id,
             "label": self.meta.label,
-            "kind": self.meta.kind,
+            "kind": self.meta.kind.as_str(),
             "command": self.meta.command,
             "started_at": self.meta.started_at,
             "duration_s": end.map(|e| e.duration_s),
             "peak_bytes": end.map(|e| e.peak_bytes),
             "metric": self.meta.metric,
-            "verdict": end.and_then(|e| e.verdict.as_ref()).and_then(|v| v.get("kind").cloned()),
+            "verdict": end.and_then(|e| e.verdict.as_ref()).map(|v| v.kind.as_str()),
             "exit": end.and_then(|e| e.exit),
-            "stopped_by": end.and_then(|e| e.stopped_by.clone()),
+            "stopped_by": end.and_then(|e| e.stopped_by),
             "status": end.map(|e| e.status),
             "mode": self.meta.mode,
         })

@@ -14,27 +14,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, SendError, Sender};
-use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
 use rusqlite::{params, Transaction};
 
 use super::fold::Folder;
 use super::Store;
-use crate::record::{Event, RunEnd};
-
-/// One thing to record.
-#[derive(Debug)]
-pub enum Record {
-    /// A sample of the tree and the machine.
-    Sample(Sample),
-    /// The largest processes at time `t`.
-    Processes(f64, Vec<ProcessSample>),
-    /// A process's life so far (inserted or updated).
-    Process(ProcessSummary),
-    /// An event.
-    Event(Event),
-    /// The end of the run; the writer commits and stops after it.
-    End(RunEnd),
-}
+use crate::record::{Record, RunEnd};
+use crate::sink::Sink;
 
 /// How long records may wait before they are committed.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
@@ -111,11 +96,6 @@ impl Recorder {
         }
     }
 
-    /// The id of the run being recorded, if any.
-    pub fn run_id(&self) -> Option<i64> {
-        self.run_id
-    }
-
     /// Queues a record without waiting.
     pub fn send(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
@@ -135,8 +115,8 @@ impl Recorder {
         self.health.unreported.lock().expect("poisoned").take()
     }
 
-    /// Records the end of the run, waits for everything to be written, and says what was lost.
-    pub fn finish(mut self, end: RunEnd) -> Option<Loss> {
+    /// Records the end of the run; nothing is recorded after it.
+    fn end(&mut self, end: RunEnd) {
         if let Some(tx) = self.tx.take() {
             // The end record must not be dropped: it is sent whatever the channel holds.
             if tx.send(Record::End(end)).is_err() {
@@ -144,6 +124,10 @@ impl Recorder {
                     .fail("the end of the run could not be recorded", 1);
             }
         }
+    }
+
+    /// Waits for everything to be written, and says what was lost.
+    pub fn wait(&mut self) -> Option<Loss> {
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 self.health.fail("the writer thread panicked", 0);
@@ -154,6 +138,31 @@ impl Recorder {
             reason,
             records: self.health.lost.load(Ordering::Relaxed),
         })
+    }
+}
+
+impl Sink for Recorder {
+    fn accept(&mut self, record: &Record) {
+        match record {
+            Record::End(end) => self.end(end.clone()),
+            other => self.send(other.clone()),
+        }
+    }
+
+    fn run_id(&self) -> Option<i64> {
+        self.run_id
+    }
+
+    fn take_failure(&mut self) -> Option<String> {
+        Recorder::take_failure(self).map(|f| format!("cannot record this run: {f}"))
+    }
+
+    fn finish(&mut self) -> Option<String> {
+        let loss = self.wait()?;
+        Some(format!(
+            "{} records were not stored: {}",
+            loss.records, loss.reason
+        ))
     }
 }
 
@@ -295,7 +304,13 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
             tx.prepare_cached(
                 "INSERT INTO events (run_id, at_s, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![run_id, e.at_s, e.kind, e.detail])?;
+            .execute(params![run_id, e.at_s, e.kind.as_str(), e.detail])?;
+        }
+        // The latest live verdict is kept with the run, so a run in progress (or one whose
+        // memwarden died) shows its verdict so far.
+        Record::Verdict(v) => {
+            tx.prepare_cached("UPDATE runs SET verdict = ?2 WHERE id = ?1")?
+                .execute(params![run_id, json(v)])?;
         }
         Record::End(end) => {
             tx.prepare_cached(
@@ -310,13 +325,17 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
                 end.duration_s,
                 end.exit.and_then(|x| x.code),
                 end.exit.and_then(|x| x.signal),
-                end.stopped_by,
+                end.stopped_by.map(|s| s.as_str()),
                 end.status,
                 end.peak_bytes as i64,
-                end.verdict.as_ref().map(|v| v.to_string()),
+                end.verdict.as_ref().map(json),
                 end.samples as i64,
             ])?;
         }
     }
     Ok(())
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("records always serialize")
 }
