@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::judge::series_verdict;
 use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
+use crate::report::term::printable;
 
 /// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
 #[derive(Debug, Serialize)]
@@ -145,13 +146,18 @@ pub fn text(r: &TraceReport) -> String {
     let _ = writeln!(
         out,
         "{}  ({}, column {}, {} samples over {})",
-        r.label,
+        printable(&r.label),
         r.format,
-        r.memory.metric,
+        printable(&r.memory.metric),
         r.samples,
         format_seconds(r.duration_s)
     );
-    let _ = writeln!(out, "  verdict  {}: {}", r.verdict.kind, r.verdict.reason);
+    let _ = writeln!(
+        out,
+        "  verdict  {}: {}",
+        r.verdict.kind,
+        printable(&r.verdict.reason)
+    );
     if let Some(at) = r.verdict.detected_at_s {
         let _ = writeln!(
             out,

@@ -164,7 +164,7 @@ fn judged_leak(lab: &Lab) {
     r.verdict = Some(json!({
         "kind": "leak", "memory_kind": "leak", "growth_bytes_per_s": 0.5 * MIB as f64,
         "growth_ci_bytes_per_s": [0.45 * MIB as f64, 0.55 * MIB as f64],
-        "detected_at_s": 140.0, "time_to_limit_s": 180.0,
+        "detected_at_s": 140.0, "time_to_limit_s": 180.0, "limit_bytes": 512 * MIB,
         "reason": "the floor rose steadily under the garbage collector's saw"
     }));
     r.samples = (0..=600)
@@ -249,8 +249,28 @@ fn a_judged_leak_renders_with_its_chart_and_verdict() {
     assert!(shot
         .dom
         .contains("the floor rose steadily under the garbage collector's saw"));
-    assert!(shot.dom.contains("Reaches the limit in") || shot.dom.contains("reaches the limit in"));
+    // The finding and the chart give the same time to the limit.
+    assert!(
+        shot.dom
+            .contains("at this rate it would have reached its limit (512.0 MiB) in 3m 00s"),
+        "{}",
+        shot.dom
+    );
+    assert!(
+        shot.dom
+            .contains("at this rate it would have reached 512.0 MiB in 3m 00s"),
+        "{}",
+        shot.dom
+    );
     assert!(shot.dom.contains("limit 512.0 MiB"));
+    // Each limit is drawn on the figure it applies to, and events are named.
+    assert!(shot
+        .dom
+        .contains("Memory the limits watch: resident memory, summed over the tree"));
+    assert!(
+        shot.dom.contains("class=\"ev-label\""),
+        "events are labelled"
+    );
     assert!(
         !shot.dom.contains("data-err="),
         "a script failed: {}",
@@ -302,7 +322,7 @@ fn a_recorded_short_run_renders_with_its_verdict() {
     // A run of a second is too short to judge, and the page says why.
     assert!(
         shot.dom.contains("Verdict: <strong>inconclusive</strong>")
-            && shot.dom.contains("judging needs"),
+            && shot.dom.contains("Too short to judge (it lasted"),
         "{}",
         shot.dom
     );

@@ -1,9 +1,10 @@
-//! The report of one run (the JSON of DESIGN §3), and the accumulator that builds it from a
-//! stream of samples — live during a run, or replayed from the store for `report`.
+//! The report of one run (the JSON report), and the accumulator that builds it from a stream
+//! of samples — live during a run, or replayed from the store for `report`.
 
 use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
+use super::groups::{group_processes, ProcessGroup};
 use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
@@ -25,9 +26,12 @@ pub struct RunReport {
     pub command: Vec<String>,
     /// `run` or `watch`.
     pub kind: RunKind,
+    /// Whether the run has ended, is still running, or lost its memwarden.
+    #[serde(default)]
+    pub state: RunState,
     /// Start time, RFC 3339 UTC.
     pub started_at: String,
-    /// Seconds from start to end.
+    /// Seconds from start to end (to the last sample, for a run without an end).
     pub duration_s: f64,
     /// Samples taken.
     pub samples: u64,
@@ -55,6 +59,43 @@ pub struct RunReport {
     pub machine: MachineReport,
     /// What happened, in time order.
     pub events: Vec<Event>,
+}
+
+/// Where a recorded run stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// It has ended, and its end is recorded.
+    #[default]
+    Ended,
+    /// It has no end yet and its memwarden still runs (or is not known to be gone): its
+    /// figures are those so far.
+    Running,
+    /// It has no end and its memwarden is gone (killed, or the machine went down): its
+    /// figures are those recorded before.
+    Died,
+}
+
+impl RunState {
+    /// `ended`, `running` or `died`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Ended => "ended",
+            RunState::Running => "running",
+            RunState::Died => "died",
+        }
+    }
+
+    /// The state of a run from its end (`None`: not ended) and whether its memwarden is known
+    /// to be gone. The store decides the second (the PID and start time recorded with the
+    /// run); until it can, a run without an end reads as running.
+    pub fn of(ended: bool, memwarden_gone: bool) -> RunState {
+        match (ended, memwarden_gone) {
+            (true, _) => RunState::Ended,
+            (false, false) => RunState::Running,
+            (false, true) => RunState::Died,
+        }
+    }
 }
 
 /// The tree's memory over the run, in the run's metric.
@@ -107,6 +148,9 @@ pub struct ProcessesReport {
     pub max_alive: u64,
     /// The largest by peak anonymous memory.
     pub top: Vec<TopProcess>,
+    /// The processes grouped by command line, largest first (the sum of their peaks).
+    #[serde(default)]
+    pub groups: Vec<ProcessGroup>,
 }
 
 /// One row of the process table.
@@ -142,7 +186,10 @@ pub struct MachineReport {
 impl RunReport {
     /// The report of a command that could not be started (for `--json`).
     pub fn not_started(meta: &RunMeta, metric: Metric) -> RunReport {
-        RunStats::new(metric).report(None, meta, None, top_processes(0, []), Vec::new())
+        RunReport {
+            state: RunState::Ended,
+            ..RunStats::new(metric).report(None, meta, None, top_processes(0, []), Vec::new())
+        }
     }
 }
 
@@ -191,6 +238,7 @@ impl Metric {
 pub struct RunStats {
     metric: Metric,
     samples: u64,
+    last_t: f64,
     first: Option<Sample>,
     last: Option<Sample>,
     peak: (u64, f64),
@@ -210,6 +258,7 @@ impl RunStats {
         RunStats {
             metric,
             samples: 0,
+            last_t: 0.0,
             first: None,
             last: None,
             peak: (0, 0.0),
@@ -228,6 +277,7 @@ impl RunStats {
     /// (an exited command's last sample would otherwise make every run "end" at zero).
     pub fn push(&mut self, s: &Sample) {
         self.samples += 1;
+        self.last_t = self.last_t.max(s.t);
         self.min_available = self.min_available.min(s.machine.mem_available_bytes);
         if let Some(p) = s.machine.psi_some_avg10 {
             self.max_psi = Some(self.max_psi.map_or(p, |m: f64| m.max(p)));
@@ -280,7 +330,8 @@ impl RunStats {
         self.peak_cgroup
     }
 
-    /// The report: these figures with the run's metadata, end, processes and events.
+    /// The report: these figures with the run's metadata, end, processes and events. A run
+    /// without an end reads as running, lasting until its last sample.
     pub fn report(
         &self,
         run_id: Option<i64>,
@@ -301,8 +352,9 @@ impl RunStats {
             label: meta.label.clone(),
             command: meta.command.clone(),
             kind: meta.kind,
+            state: RunState::of(end.is_some(), false),
             started_at: meta.started_at.clone(),
-            duration_s: end.map_or(0.0, |e| e.duration_s),
+            duration_s: end.map_or(self.last_t, |e| e.duration_s),
             // A stored run knows how many samples it took even after old rows were folded.
             samples: end.map_or(self.samples, |e| e.samples.max(self.samples)),
             interval_s: meta.interval_s,
@@ -344,12 +396,15 @@ impl RunStats {
     }
 }
 
-/// The `top` table from process summaries: the largest by peak anonymous memory.
+/// The `top` table from process summaries: the largest by peak anonymous memory, and the
+/// largest groups of processes by command.
 pub fn top_processes<'a>(
     seen: u64,
     all: impl IntoIterator<Item = &'a ProcessSummary>,
 ) -> ProcessesReport {
     let mut rows: Vec<&ProcessSummary> = all.into_iter().collect();
+    let mut groups = group_processes(&rows);
+    groups.truncate(TOP_PROCESSES);
     rows.sort_by(|a, b| {
         b.peak_anon_bytes
             .cmp(&a.peak_anon_bytes)
@@ -359,6 +414,7 @@ pub fn top_processes<'a>(
     ProcessesReport {
         seen,
         max_alive: 0,
+        groups,
         top: rows
             .into_iter()
             .map(|p| TopProcess {
