@@ -296,11 +296,13 @@ fn the_report_groups_processes_by_command_and_colors_only_on_a_terminal() {
 }
 
 /// A process whose arguments hold a terminal title, a clear screen and a forged line, and
-/// which starts three helpers with the same arguments.
+/// which starts three helpers with the same arguments, and leaves behind one more whose name
+/// is the first of them.
 const HOSTILE: &str = r#"
 import subprocess, sys, time
 helpers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"] + sys.argv[1:])
            for _ in range(3)]
+subprocess.Popen([sys.argv[1], "-c", "import time; time.sleep(60)"], executable=sys.executable)
 for h in helpers:
     h.wait()
 "#;
@@ -362,6 +364,11 @@ fn watched_processes_cannot_write_to_the_terminal() {
             "{what} has a forged line: {text}"
         );
     }
+    assert!(
+        outputs[0].1.contains("outlived the command") && outputs[0].1.contains("\\x1b]0;pwned"),
+        "the leftover is named, escaped, on the live line: {}",
+        outputs[0].1
+    );
     let report = &outputs[1].1;
     assert!(report.contains("\\x1b]0;pwned\\x07\\x1b[2J"), "{report}");
     assert!(report.contains("\\nmemwarden: forged line\\n"), "{report}");

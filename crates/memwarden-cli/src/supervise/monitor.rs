@@ -196,7 +196,8 @@ impl<S: Source> Monitor<S> {
     pub fn say(&mut self, kind: EventKind, detail: impl Into<String>) {
         let detail = detail.into();
         if !self.quiet {
-            eprintln!("memwarden: {detail}");
+            // Details name processes by their command lines: shown, never obeyed.
+            eprintln!("memwarden: {}", crate::report::term::printable(&detail));
         }
         self.event(kind, detail);
     }
