@@ -15,7 +15,7 @@ use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
 use crate::report::term::printable;
 
-/// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
+/// The report of one trace: the JSON report's fields a trace can fill.
 #[derive(Debug, Serialize)]
 pub struct TraceReport {
     /// Always the report schema.

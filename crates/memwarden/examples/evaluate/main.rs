@@ -4,7 +4,7 @@
 //! cargo run --release -p memwarden --example evaluate [-- [--out FILE] [DIR...]]
 //! ```
 //!
-//! The corpus: a seeded synthetic set (every shape of DESIGN §5 at several rates, noise
+//! The corpus: a seeded synthetic set (every shape of a leak or not at several rates, noise
 //! levels, intervals and lengths, with fills of 15 s to 2 min), the real traces in
 //! `../shared/traces` when present, and the CSV traces of each DIR given. A DIR's traces are
 //! labeled by a `labels.csv` in it (`file,leak|ok[,leak_start_s[,rate]]`), else by name: a file

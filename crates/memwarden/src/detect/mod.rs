@@ -3,7 +3,7 @@
 //! The detector judges the *floor* of the series (the minimum of each time bucket), not its
 //! peaks, so a garbage-collected runtime's sawtooth is not a leak while a floor that keeps
 //! rising is. It ignores warm-up, tells a plateau or a one-time step from a leak, and calls a
-//! staircase a leak (DESIGN §5). Work per sample is O(1) amortized and memory is bounded by
+//! staircase a leak. Work per sample is O(1) amortized and memory is bounded by
 //! [`DetectorConfig::max_buckets`] however long the run.
 //!
 //! ```

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::units::{format_bytes_f, format_rate};
 
-/// The four conclusions the detector can reach (DESIGN §3, JSON `verdict.kind`).
+/// The four conclusions the detector can reach (the JSON report's `verdict.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerdictKind {
     /// The floor keeps rising, clearly and fast enough to matter.
