@@ -20,7 +20,7 @@ use super::memory::MemoryCharts;
 use super::model::RunState;
 use super::svg::escape;
 use super::term::{command_line, printable};
-use super::text::grows;
+use super::text::{grows, sampling};
 use super::timeline::Series;
 use super::verdict::{self, Context, NOT_JUDGED};
 use super::{RenderRun, Run};
@@ -86,15 +86,14 @@ fn header(h: &mut String, run: &Run<'_>, title: &str) {
         h,
         "<header>\n<p class=\"brand\">memwarden report</p>\n<h1>{}{badge}</h1>\n\
          <p class=\"cmd\"><code>{}</code></p>\n<p class=\"sub\">{} · started {} on {} · {} · \
-         {} samples every {}</p>\n</header>\n",
+         {}</p>\n</header>\n",
         escape(title),
         escape(&printable(&r.command.join(" "))),
         escape(&capitalized(&ending_with_status(r))),
         escape(&r.started_at.replace('T', " ").replace('Z', " UTC")),
         escape(&printable(&r.host)),
         escape(&r.mode),
-        r.samples,
-        escape(&format_seconds(r.interval_s)),
+        escape(&sampling(r)),
     );
 }
 

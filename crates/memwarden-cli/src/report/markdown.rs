@@ -11,7 +11,7 @@ use super::compare::{Comparison, Side};
 use super::ending::{ending_with_status, processes, title};
 use super::model::RunReport;
 use super::term::{command_line, printable};
-use super::text::grows;
+use super::text::{grows, sampling};
 use super::verdict::{self, Context, NOT_JUDGED};
 use super::{RenderComparison, RenderRun, Run};
 
@@ -120,14 +120,13 @@ pub fn report(r: &RunReport, options: &str) -> String {
     row(
         "run",
         &format!(
-            "{} · {} on {} · {} · {} samples every {}",
+            "{} · {} on {} · {} · {}",
             r.run_id
                 .map_or("not recorded".into(), |id| format!("run {id}")),
             r.started_at,
             printable(&r.host),
             r.mode,
-            r.samples,
-            format_seconds(r.interval_s)
+            sampling(r)
         ),
     );
     if !r.processes.groups.is_empty() {

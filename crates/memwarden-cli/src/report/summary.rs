@@ -5,12 +5,12 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use memwarden::units::{format_bytes, format_seconds};
+use memwarden::units::format_bytes;
 
 use super::ending::{ending_with_status, processes};
 use super::model::RunReport;
 use super::term::{printable, shorten, Layout};
-use super::text::{field, figures_field, verdict_fields};
+use super::text::{field, figures_field, metric_peak, sampling, verdict_fields};
 use crate::record::EventKind;
 
 /// Where a run was stored: its database, and whether `memwarden report` finds it there
@@ -57,12 +57,7 @@ pub fn summary(report: &RunReport, stored: Option<&Stored<'_>>, layout: Layout) 
         &mut out,
         "memory",
         &[
-            format!(
-                "{} peak {} at {}",
-                m.metric,
-                format_bytes(m.peak_bytes),
-                format_seconds(m.peak_at_s)
-            ),
+            metric_peak(report),
             format!(
                 "{} → {}",
                 format_bytes(m.start_bytes),
@@ -82,11 +77,7 @@ pub fn summary(report: &RunReport, stored: Option<&Stored<'_>>, layout: Layout) 
                 report.processes.max_alive
             ),
             report.mode.clone(),
-            format!(
-                "{} samples every {}",
-                report.samples,
-                format_seconds(report.interval_s)
-            ),
+            sampling(report),
         ],
         layout,
     );

@@ -199,11 +199,7 @@ pub fn full(
                 printable(&report.host)
             ),
             report.mode.clone(),
-            format!(
-                "{} samples every {}",
-                report.samples,
-                format_seconds(report.interval_s)
-            ),
+            sampling(report),
         ],
         layout,
     );
@@ -213,12 +209,7 @@ pub fn full(
     verdict_fields(&mut out, report, layout, true, None);
     let m = &report.memory;
     let mut memory = vec![
-        format!(
-            "{} peak {} at {}",
-            m.metric,
-            format_bytes(m.peak_bytes),
-            format_seconds(m.peak_at_s)
-        ),
+        metric_peak(report),
         format!(
             "start {} → end {}",
             format_bytes(m.start_bytes),
@@ -303,6 +294,26 @@ pub fn full(
         }
     }
     out
+}
+
+/// "366 samples every 200ms".
+pub fn sampling(report: &RunReport) -> String {
+    format!(
+        "{} samples every {}",
+        report.samples,
+        format_seconds(report.interval_s)
+    )
+}
+
+/// "anon peak 1.0 GiB at 36.6s".
+pub fn metric_peak(report: &RunReport) -> String {
+    let m = &report.memory;
+    format!(
+        "{} peak {} at {}",
+        m.metric,
+        format_bytes(m.peak_bytes),
+        format_seconds(m.peak_at_s)
+    )
 }
 
 /// The process groups as a table: how many, each one's peak, their peaks together, how they
