@@ -100,8 +100,9 @@ pub enum Command {
     Ls(LsArgs),
     /// Show a recorded run's report (the last run by default)
     ///
-    /// Text (fitted to the terminal), JSON, CSV (every sample) or one self-contained HTML
-    /// page with charts. A run still going is shown with its figures so far.
+    /// Text (fitted to the terminal), JSON, CSV (every sample), one self-contained HTML page
+    /// with charts, Markdown, or the memory charts as SVG. A run still going is shown with its
+    /// figures so far.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Compare two recorded runs: before, after and change, as a Markdown table by default
@@ -446,6 +447,10 @@ pub enum ReportFormat {
     Csv,
     /// One self-contained page with charts, for a browser or a printer
     Html,
+    /// The verdict and figures for a pull request or a CI job's summary
+    Markdown,
+    /// The memory charts as one SVG file
+    Svg,
 }
 
 /// Output formats of `compare`.

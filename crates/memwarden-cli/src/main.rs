@@ -209,6 +209,8 @@ fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
         ReportFormat::Json => Box::new(report::json::Json),
         ReportFormat::Csv => Box::new(report::csv::Csv),
         ReportFormat::Html => Box::new(report::html::Html),
+        ReportFormat::Markdown => Box::new(report::markdown::Markdown),
+        ReportFormat::Svg => Box::new(report::export::SvgFile),
     };
     write_with(args.output.as_deref(), |out| format.render(&run, out))?;
     Ok(exit::OK)

@@ -328,6 +328,31 @@ fn a_recorded_short_run_renders_with_its_verdict() {
     );
 }
 
+#[test]
+fn the_svg_file_of_a_run_renders_on_its_own() {
+    let lab = Lab::new();
+    lab.record("leak", LEAK, "20ms");
+    let svg = lab.path("memory.svg");
+    let out = lab.run(&["report", "--format", "svg", "-o", svg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shot = render(&lab, &svg);
+    let ink = shot.count(|p| p.iter().any(|c| *c < 235));
+    assert!(ink > 20_000, "nearly blank: {ink} pixels");
+    assert!(
+        shot.near([0x25, 0x63, 0xeb], 40) > 300,
+        "the memory line is drawn"
+    );
+    // What the limits watch: the cgroup's charge (purple) or, without one, resident memory.
+    let guarded = shot.near([0x93, 0x33, 0xea], 40) + shot.near([0x94, 0xa3, 0xb8], 20);
+    assert!(guarded > 300, "{guarded} pixels of the second chart's line");
+    assert!(
+        shot.dom.contains("Memory: anon, what a leak grows"),
+        "{}",
+        shot.dom
+    );
+    assert!(shot.dom.contains("Memory the limits watch"), "{}", shot.dom);
+}
+
 /// Retakes `docs/report-leak.png` from a real leaking run (with `--warn`/`--limit` when this
 /// build of `run` has them).
 #[test]
