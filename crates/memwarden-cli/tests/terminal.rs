@@ -102,7 +102,8 @@ impl Drop for Background {
     }
 }
 
-/// Runs `cmd` with its stdout on a new pseudo-terminal `columns` wide; what it wrote there.
+/// Runs `cmd` with its stdout and stderr on a new pseudo-terminal `columns` wide; what it
+/// wrote there.
 fn run_on_pty(mut cmd: Command, columns: u16) -> String {
     let (mut master, mut slave) = (0, 0);
     let size = libc::winsize {
@@ -133,7 +134,8 @@ fn run_on_pty(mut cmd: Command, columns: u16) -> String {
     // The terminal's own width, not one a shell exported.
     let mut child = cmd
         .env_remove("COLUMNS")
-        .stdout(slave)
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
         .spawn()
         .expect("memwarden starts");
     drop(cmd); // our copy of the terminal's other end: reading ends when the child's closes
@@ -224,6 +226,36 @@ fn text_fits_the_terminal_it_is_printed_on() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains(label));
+}
+
+#[test]
+fn the_summary_fits_and_colors_a_terminal() {
+    let lab = Lab::new();
+    let leak = lab.script("leak.py", LEAK);
+    let py = python();
+    let summary = |columns: u16, no_color: Option<&str>| {
+        let mut cmd = lab.memwarden();
+        cmd.args(["run", "--no-cgroup", "--interval", "50ms", "--label"])
+            .arg("a label long enough to be cut at eighty columns, and whole at 160 ones")
+            .args(["--", &py, leak.to_str().unwrap()]);
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        run_on_pty(cmd, columns)
+    };
+    let narrow = summary(80, None);
+    assert!(widest(&narrow) <= 80, "{narrow}");
+    assert!(narrow.contains("\x1b[1minconclusive\x1b[0m"), "{narrow:?}");
+    let wide = summary(160, Some("1"));
+    assert!(!wide.contains('\x1b'), "{wide:?}");
+    assert!(
+        wide.lines().next().unwrap_or_default().contains(
+            "`a label long enough to be cut at eighty columns, and whole at 160 ones` \
+             exited with status 0 after"
+        ),
+        "the headline is one line at 160 columns: {wide}"
+    );
 }
 
 #[test]

@@ -40,13 +40,13 @@ pub fn runs_table(runs: &[Listed], layout: Layout, this_year: &str) -> String {
                 format!("{}+", format_seconds(r.duration_s)),
                 format_bytes(r.memory.peak_bytes),
                 r.verdict.as_ref().map(|v| v.kind.to_string()),
-                state_word(r.state).to_string(),
+                r.state.as_str().to_string(),
             ),
             (None, None) => (
                 "-".into(),
                 "-".into(),
                 None,
-                state_word(RunState::Running).into(),
+                RunState::Running.as_str().into(),
             ),
         };
         table.row(vec![
@@ -60,14 +60,6 @@ pub fn runs_table(runs: &[Listed], layout: Layout, this_year: &str) -> String {
         ]);
     }
     table.render(layout.width)
-}
-
-fn state_word(state: RunState) -> &'static str {
-    match state {
-        RunState::Ended => "ended",
-        RunState::Running => "running",
-        RunState::Died => "died",
-    }
 }
 
 /// `2024-05-01T10:00:00Z` as `05-01 10:00` in `this_year` (`2024`), else as `2023-05-01`.
