@@ -517,7 +517,7 @@ pub fn watch(
     match monitor.run(&wake_rx, until)? {
         Ending::TreeEmpty => monitor.event(EventKind::Exit, "every watched process has exited"),
         Ending::DeadlinePassed => monitor.event(EventKind::Stop, "the watch duration has passed"),
-        Ending::RootExited(_) | Ending::Signalled(_) => {}
+        Ending::RootExited(_) | Ending::Signalled(_) | Ending::Unstoppable => {}
     }
     let stops = monitor.stops().clone();
     let status = match stops.by {

@@ -64,6 +64,9 @@ pub enum Ending {
     DeadlinePassed,
     /// A signal ended the session (`watch`).
     Signalled(i32),
+    /// memwarden stopped the tree, and what is left it cannot stop (`watch`: nothing more
+    /// can be done).
+    Unstoppable,
 }
 
 /// How memwarden ended its part: what it stopped and whether anything escaped it.
@@ -211,6 +214,9 @@ impl<S: Source> Monitor<S> {
                 return Ok(Ending::TreeEmpty);
             }
             self.guard(&sample);
+            if until.root.is_none() && !self.stops.survivors.is_empty() {
+                return Ok(Ending::Unstoppable);
+            }
             tick_at = next_tick(tick_at, self.interval);
             if until.deadline.is_some_and(|d| tick_at > d) {
                 return Ok(Ending::DeadlinePassed);

@@ -49,6 +49,36 @@ impl Lab {
         c
     }
 
+    /// `memwarden ARGS` as the unprivileged user `nobody` (a world-readable copy of the
+    /// binary, the lab made world-writable for its store); `None` when not root, or when
+    /// there is no interpreter `nobody` can run at /usr/bin/python3.
+    pub fn as_nobody(&self) -> Option<Command> {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        if !is_root() || !Path::new("/usr/bin/python3").exists() {
+            eprintln!("skipped: running as nobody needs root and /usr/bin/python3");
+            return None;
+        }
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).ok()?;
+        let bin = self.path("memwarden");
+        std::fs::copy(env!("CARGO_BIN_EXE_memwarden"), &bin).ok()?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).ok()?;
+        let mut command = self.command(&bin);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Some(command)
+    }
+
     /// Runs memwarden to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.memwarden()
