@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
