@@ -11,9 +11,6 @@
 #[path = "../src/record/mod.rs"]
 mod record;
 #[allow(dead_code)]
-#[path = "../src/sink/mod.rs"]
-mod sink;
-#[allow(dead_code)]
 #[path = "../src/store/mod.rs"]
 mod store;
 

@@ -13,9 +13,6 @@
 #[path = "../src/record/mod.rs"]
 mod record;
 #[allow(dead_code)]
-#[path = "../src/sink/mod.rs"]
-mod sink;
-#[allow(dead_code)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
@@ -145,8 +142,7 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    use sink::Sink;
-    recorder.accept(&Record::End(RunEnd {
+    recorder.end(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -155,9 +151,9 @@ fn main() -> Result<()> {
         peak_bytes: 0,
         verdict: None,
         samples: ticks,
-    }));
-    if let Some(loss) = recorder.finish() {
-        bail!("{loss}");
+    });
+    if let Some(loss) = recorder.wait() {
+        bail!("{} records were not stored: {}", loss.records, loss.reason);
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu_before;

@@ -77,6 +77,12 @@ pub enum Command {
     Ls(LsArgs),
     /// Show a recorded run's report (the last run by default)
     Report(ReportArgs),
+    /// Print Prometheus alerting rules for the metrics of --metrics
+    ///
+    /// A leak called, memory that runs out within a day (warning) or four hours (critical),
+    /// a limit reached, OOM kills. Save them and load them in prometheus.yml:
+    /// `memwarden rules > memwarden-rules.yml`, then `rule_files: [memwarden-rules.yml]`.
+    Rules(RulesArgs),
     /// Compare two recorded runs: before, after and change, as a Markdown table by default
     ///
     /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
@@ -114,6 +120,11 @@ pub struct SamplingArgs {
     /// Do not print the end-of-run summary on stderr
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts: a port (on
+    /// 127.0.0.1) or HOST:PORT (0.0.0.0:9464 for every interface); see `memwarden rules`
+    #[arg(long, value_name = "ADDR", value_parser = crate::sink::metrics::server::parse_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
 
     /// The memory figure reports and the leak verdict use: anon (RssAnon + swap summed over
     /// the tree, what a leak grows), rss (resident, shared pages counted per process) or pss
@@ -302,6 +313,15 @@ pub enum ListFormat {
     Text,
     /// One JSON array
     Json,
+}
+
+/// `memwarden rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Print the rules' unit tests for `promtool test rules` instead (they load the rules from
+    /// memwarden-rules.yml beside them)
+    #[arg(long)]
+    pub tests: bool,
 }
 
 /// `memwarden ls`.

@@ -48,6 +48,10 @@ fn main() -> ExitCode {
         Command::Ls(args) => ls(db, args),
         Command::Report(args) => report(db, args),
         Command::Compare(args) => compare(db, args),
+        Command::Rules(args) => {
+            use sink::metrics::rules::{RULES, RULE_TESTS};
+            write_text(None, if args.tests { RULE_TESTS } else { RULES }).map(|()| exit::OK)
+        }
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -162,6 +162,8 @@ pub enum Record {
     Event(Event),
     /// The live verdict, when it changed (and now and then, with its figures).
     Verdict(RunVerdict),
+    /// A line for the user, live (what memwarden did or found; the event records it too).
+    Line(String),
     /// The end of the run; nothing follows it.
     End(RunEnd),
 }

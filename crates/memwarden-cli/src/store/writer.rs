@@ -19,7 +19,6 @@ use rusqlite::{params, Transaction};
 use super::fold::Folder;
 use super::Store;
 use crate::record::{Record, RunEnd};
-use crate::sink::Sink;
 
 /// How long records may wait before they are committed.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
@@ -96,6 +95,11 @@ impl Recorder {
         }
     }
 
+    /// The id of the run being recorded, if any.
+    pub fn run_id(&self) -> Option<i64> {
+        self.run_id
+    }
+
     /// Queues a record without waiting.
     pub fn send(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
@@ -116,7 +120,7 @@ impl Recorder {
     }
 
     /// Records the end of the run; nothing is recorded after it.
-    fn end(&mut self, end: RunEnd) {
+    pub fn end(&mut self, end: RunEnd) {
         if let Some(tx) = self.tx.take() {
             // The end record must not be dropped: it is sent whatever the channel holds.
             if tx.send(Record::End(end)).is_err() {
@@ -138,31 +142,6 @@ impl Recorder {
             reason,
             records: self.health.lost.load(Ordering::Relaxed),
         })
-    }
-}
-
-impl Sink for Recorder {
-    fn accept(&mut self, record: &Record) {
-        match record {
-            Record::End(end) => self.end(end.clone()),
-            other => self.send(other.clone()),
-        }
-    }
-
-    fn run_id(&self) -> Option<i64> {
-        self.run_id
-    }
-
-    fn take_failure(&mut self) -> Option<String> {
-        Recorder::take_failure(self).map(|f| format!("cannot record this run: {f}"))
-    }
-
-    fn finish(&mut self) -> Option<String> {
-        let loss = self.wait()?;
-        Some(format!(
-            "{} records were not stored: {}",
-            loss.records, loss.reason
-        ))
     }
 }
 
@@ -312,6 +291,7 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
             tx.prepare_cached("UPDATE runs SET verdict = ?2 WHERE id = ?1")?
                 .execute(params![run_id, json(v)])?;
         }
+        Record::Line(_) => {}
         Record::End(end) => {
             tx.prepare_cached(
                 "UPDATE runs SET ended_unix_ms = ?2, duration_s = ?3, exit_code = ?4,

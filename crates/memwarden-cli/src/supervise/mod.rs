@@ -38,6 +38,9 @@ use crate::options::{default_label, SessionOptions, UsageError};
 use crate::record::{EventKind, RunEnd, RunKind, RunMeta, RunVerdict};
 use crate::report::model::RunReport;
 use crate::report::text::shorten;
+use crate::sink::console::Console;
+use crate::sink::metrics::server::Endpoint;
+use crate::sink::metrics::{Exporter, Served, TreeLabels};
 use crate::sink::Sinks;
 use crate::store::{writer::Recorder, Store};
 use actor::{Actor, ActorSetup, Roots};
@@ -177,10 +180,18 @@ fn parts(
     guarding: &Guarding,
     actor: Actor,
     recorder: Recorder,
+    metrics: Option<Served>,
     limit: Option<u64>,
 ) -> Parts {
     let mut sinks = Sinks::default();
     sinks.push(Box::new(recorder));
+    sinks.push(Box::new(Console::new(opts.metric, opts.quiet)));
+    if let Some(served) = metrics {
+        served
+            .tree
+            .thresholds(guarding.limit_bytes(), guarding.rules.warn);
+        sinks.push(Box::new(served));
+    }
     Parts {
         policy: Policy::new(guarding.rules),
         actor,
@@ -190,8 +201,28 @@ fn parts(
         interval: opts.interval,
         grace: opts.grace,
         limit,
-        quiet: opts.quiet,
     }
+}
+
+/// Starts `--metrics`' endpoint, before anything else starts: an address that cannot be used
+/// is refused with the command never run.
+fn serve_metrics(opts: &SessionOptions, label: &str, tree: RunKind) -> Result<Option<Served>> {
+    let Some(addr) = opts.metrics else {
+        return Ok(None);
+    };
+    let exporter = Exporter::default();
+    let endpoint = Endpoint::start(addr, exporter.clone()).map_err(UsageError)?;
+    if !opts.quiet {
+        eprintln!("memwarden: metrics at http://{}/metrics", endpoint.addr());
+    }
+    let tree = exporter.tree(TreeLabels {
+        label: label.to_string(),
+        tree: tree.as_str().to_string(),
+    });
+    Ok(Some(Served {
+        tree,
+        _endpoint: endpoint,
+    }))
 }
 
 /// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
@@ -223,6 +254,7 @@ pub fn run(
     let mode = placement
         .as_ref()
         .map_or("process-tree", |p| p.version().mode_name());
+    let metrics = serve_metrics(opts, &label, RunKind::Run)?;
 
     // Orphans of the tree re-parent to memwarden instead of init, so they stay visible
     // and are reaped here.
@@ -310,10 +342,9 @@ pub fn run(
         label,
         limit_bytes: guarding.limit_bytes(),
         warn_bytes: guarding.rules.warn,
-        quiet: opts.quiet,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, limit);
+    let parts = parts(opts, &guarding, actor, recorder, metrics, limit);
     let notes = std::mem::take(&mut guarding.notes);
     let source = TreeSource::new(sampler, placement, guarding.kernel);
     let mut monitor = Monitor::new(source, parts);
@@ -441,6 +472,7 @@ pub fn watch(
             base
         }
     });
+    let metrics = serve_metrics(opts, &label, RunKind::Watch)?;
     let membership = Membership::Descendants(Descendants {
         roots: pids.to_vec(),
         ..Default::default()
@@ -487,10 +519,9 @@ pub fn watch(
         label,
         limit_bytes: guarding.limit_bytes(),
         warn_bytes: guarding.rules.warn,
-        quiet: opts.quiet,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, limit);
+    let parts = parts(opts, &guarding, actor, recorder, metrics, limit);
     let notes = std::mem::take(&mut guarding.notes);
     let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();

@@ -20,6 +20,7 @@ use crate::judge::{describe, Judges};
 use crate::record::{Event, EventKind, ExitInfo, Record, RunEnd, RunMeta, RunVerdict, StoppedBy};
 use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
 use crate::report::text::{processes, shorten, signal_name};
+use crate::sink::console::worth_a_line;
 use crate::sink::Sinks;
 
 /// How often the largest processes' readings are recorded (per-process rows), at most.
@@ -98,8 +99,6 @@ pub struct Parts {
     pub grace: Duration,
     /// The tightest known cap on the tree's memory, for time-to-limit.
     pub limit: Option<u64>,
-    /// Say actions and stops on stderr.
-    pub quiet: bool,
 }
 
 /// A session of sampling: the loop and everything it keeps.
@@ -118,7 +117,6 @@ pub struct Monitor<S: Source> {
     interval: Duration,
     grace: Duration,
     limit: Option<u64>,
-    quiet: bool,
     timeout_at: Option<Instant>,
     command_ended: bool,
     stops: Stops,
@@ -150,7 +148,6 @@ impl<S: Source> Monitor<S> {
             interval: parts.interval,
             grace: parts.grace,
             limit: parts.limit,
-            quiet: parts.quiet,
             timeout_at,
             command_ended: false,
             stops: Stops::default(),
@@ -195,12 +192,10 @@ impl<S: Source> Monitor<S> {
         self.events.push(event);
     }
 
-    /// Records an event now and says it on stderr (unless quiet).
+    /// Records an event now and says it to the user, live.
     pub fn say(&mut self, kind: EventKind, detail: impl Into<String>) {
         let detail = detail.into();
-        if !self.quiet {
-            eprintln!("memwarden: {detail}");
-        }
+        self.sinks.accept(&Record::Line(detail.clone()));
         self.event(kind, detail);
     }
 
@@ -286,7 +281,11 @@ impl<S: Source> Monitor<S> {
         };
         let changed = !changes.is_empty();
         for change in changes {
-            let event = Event::new(sample.t, EventKind::Verdict, describe(&change));
+            let detail = describe(&change);
+            if worth_a_line(change.before, change.verdict.kind) {
+                self.sinks.accept(&Record::Line(detail.clone()));
+            }
+            let event = Event::new(sample.t, EventKind::Verdict, detail);
             self.sinks.accept(&Record::Event(event.clone()));
             self.events.push(event);
         }
@@ -382,7 +381,7 @@ impl<S: Source> Monitor<S> {
 
     fn decide(&mut self, decision: Decision, bytes: u64, measure: &str) {
         match decision {
-            Decision::OomKill { count } => self.event(
+            Decision::OomKill { count } => self.say(
                 EventKind::OomKill,
                 format!(
                     "the kernel's OOM killer killed {} in the run's cgroup",
@@ -395,6 +394,8 @@ impl<S: Source> Monitor<S> {
                     format_bytes(bytes),
                     format_bytes(threshold)
                 );
+                self.sinks
+                    .accept(&Record::Line(format!("warning: {detail}")));
                 self.event(EventKind::Warn, detail.clone());
                 self.act(Trigger::Warn, bytes, &detail);
             }
@@ -409,7 +410,7 @@ impl<S: Source> Monitor<S> {
             Decision::Leak { trigger, detail } => {
                 let reason = self.verdict().reason;
                 let detail = format!("{detail} ({})", shorten(&reason, 200));
-                self.event(EventKind::Leak, detail.clone());
+                self.say(EventKind::Leak, detail.clone());
                 if self.act(Trigger::Leak(trigger), bytes, &detail) {
                     if let Some(order) = self.policy.leak_stop(&detail) {
                         self.stop(&order);
