@@ -65,8 +65,8 @@ pub enum Command {
     /// Judge recorded traces: CSV (t_seconds,bytes...), psrecord logs, mprof .dat files
     ///
     /// The same leak detector as `run` and `watch` judges each file's memory floor. A CSV trace
-    /// needs a header naming a time column in seconds (t, t_*, *time*, *elapsed*, *second*) and
-    /// value columns; the value column is --column, else the first whose name contains anon,
+    /// needs a header naming a time column (t, t_*, *time*, *elapsed*, *second*), in seconds
+    /// unless its name gives another unit (t_ms, time_us, t_min), and value columns; the value column is --column, else the first whose name contains anon,
     /// else rss, else the second column. Rows with the value 0 (a process that has exited) are
     /// skipped. psrecord's and mprof's MB are MiB, converted to bytes.
     #[command(
