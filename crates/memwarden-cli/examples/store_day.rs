@@ -12,7 +12,7 @@
 #[allow(dead_code)]
 #[path = "../src/record.rs"]
 mod record;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
@@ -23,7 +23,6 @@ use anyhow::{bail, Context, Result};
 use memwarden::sample::{MachineSample, ProcessSample, ProcessSummary, Sample, TreeTotals};
 use record::{Event, RunEnd, RunMeta};
 use store::writer::{Record, Recorder};
-use store::Store;
 
 /// Processes in the simulated tree; also how many rows a second `run` records (its top ten).
 const PROCESSES: u32 = 10;
@@ -56,7 +55,6 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let cpu_before = cpu_seconds();
-    let mut store = Store::create(&db)?;
     let meta = RunMeta {
         kind: "run".into(),
         label: "store_day".into(),
@@ -70,8 +68,7 @@ fn main() -> Result<()> {
         mem_total_bytes: 24 << 30,
         options: serde_json::json!({}),
     };
-    let run_id = store.begin_run(&meta)?;
-    let recorder = Recorder::start(store, run_id);
+    let recorder = Recorder::start(db.clone(), meta, None);
 
     let ticks = (hours * 3600.0 / interval).round() as u64;
     let mut sent = 0usize;
@@ -141,7 +138,7 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    let loss = recorder.finish(RunEnd {
+    let finished = recorder.finish(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -151,7 +148,7 @@ fn main() -> Result<()> {
         verdict: None,
         samples: ticks,
     });
-    if let Some(loss) = loss {
+    if let Some(loss) = finished.loss {
         bail!("{} records were not stored: {}", loss.records, loss.reason);
     }
     let wall_s = started.elapsed().as_secs_f64();

@@ -1,4 +1,11 @@
-//! The writer thread: records a run in batches so sampling never waits on disk.
+//! The writer thread: opens the store, records the run's start, then records the run in
+//! batches, so sampling never waits on disk.
+//!
+//! [`Recorder::start`] returns at once: opening the database and recording the start happen on
+//! the thread, so a locked database, a slow or full disk or a corrupt file cannot delay the
+//! first sample, a limit or a timeout. The run's id is known once the store has answered
+//! ([`Recorder::run_id`]); until then, and for good when the store cannot be opened, it is
+//! `None`, and the failure is handed to the sampler to say ([`Recorder::take_failure`]).
 //!
 //! Sending never blocks: records go through a channel capped at [`CHANNEL_CAPACITY`] records,
 //! and a full channel (a disk slower than the sampler) drops the record and counts it. The
@@ -8,18 +15,20 @@
 //! (locked database, full disk) is counted, reported once, and writing goes on with the next
 //! batch, so a transient failure loses only what it must.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, SendError, Sender};
+use anyhow::Context;
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, SendError, Sender};
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
 use rusqlite::{params, Transaction};
 
 use super::fold::Folder;
-use super::Store;
-use crate::record::{Event, RunEnd};
+use super::open::BUSY_TIMEOUT;
+use super::{AbandonedRun, Store};
+use crate::record::{Event, RunEnd, RunMeta};
 
 /// One thing to record.
 #[derive(Debug)]
@@ -44,76 +53,122 @@ const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// and folds recent rows; older pages are in the operating system's cache anyway, and every
 /// KiB here is memwarden's own resident memory once the database outgrows it.
 const WRITER_CACHE_KIB: i64 = 512;
+/// How long the end of a run waits for the store to finish writing: the lock timeout of the
+/// last batch and of the end's own, and a margin. A store that takes longer (a hung network
+/// file system) is left behind, and the run said to be incomplete.
+const FINISH_WAIT: Duration = Duration::from_secs(2 * BUSY_TIMEOUT.as_secs() + 2);
 
 #[derive(Debug, Default)]
-struct Health {
-    /// The first failure, until the sampler has reported it.
+struct Shared {
+    /// The run's id once its start is recorded; 0 until then (SQLite's ids start at 1).
+    run_id: AtomicI64,
+    /// The first failure, in words for the user, until the sampler has said it.
     unreported: Mutex<Option<String>>,
     /// The first failure, kept for the end of the run.
     first: Mutex<Option<String>>,
     lost: AtomicU64,
+    /// Runs whose memwarden died, found once the store is open.
+    abandoned: Mutex<Option<Vec<AbandonedRun>>>,
 }
 
-impl Health {
-    fn fail(&self, what: &str, records: u64) {
+impl Shared {
+    /// Notes a failure that lost `records`; `message` is what the user is told.
+    fn fail(&self, message: String, records: u64) {
         self.lost.fetch_add(records, Ordering::Relaxed);
         let mut first = self.first.lock().expect("poisoned");
-        // Only the first reason is kept: a full channel drops records at sampling speed.
+        // Only the first failure is said: a full channel drops records at sampling speed.
         if first.is_none() {
-            *first = Some(what.to_string());
-            *self.unreported.lock().expect("poisoned") = Some(what.to_string());
+            *first = Some(message.clone());
+            *self.unreported.lock().expect("poisoned") = Some(message);
         }
+    }
+
+    fn run_id(&self) -> Option<i64> {
+        Some(self.run_id.load(Ordering::Acquire)).filter(|&id| id > 0)
     }
 }
 
-/// The sampler's side of the writer thread; a disabled one records nothing.
+/// The sampler's side of the writer thread.
 pub struct Recorder {
     tx: Option<Sender<Record>>,
-    thread: Option<JoinHandle<()>>,
-    health: Arc<Health>,
-    run_id: Option<i64>,
+    /// Disconnected when the writer thread has finished.
+    done: Receiver<()>,
+    shared: Arc<Shared>,
 }
 
 /// What the store could not keep, told at the end of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loss {
-    /// The first failure.
+    /// The first failure, in words.
     pub reason: String,
     /// Records that were not written.
     pub records: u64,
 }
 
+/// How recording ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The run's id, when its start was recorded.
+    pub run_id: Option<i64>,
+    /// Failures not said yet, one line each, for the user (always said, `-q` or not).
+    pub unsaid: Vec<String>,
+    /// What was lost, if anything was.
+    pub loss: Option<Loss>,
+}
+
 impl Recorder {
-    /// Starts the writer thread for run `run_id` of `store`.
-    pub fn start(store: Store, run_id: i64) -> Recorder {
+    /// Starts the writer thread, which opens the store at `db` and records the start of the
+    /// run `meta` (in `cgroup`, when it has one). Returns at once.
+    pub fn start(db: PathBuf, meta: RunMeta, cgroup: Option<PathBuf>) -> Recorder {
         let (tx, rx) = unbounded();
-        let health = Arc::new(Health::default());
-        let thread_health = Arc::clone(&health);
-        let thread = std::thread::Builder::new()
+        let (done_tx, done) = bounded::<()>(0);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
             .name("memwarden-store".into())
-            .spawn(move || write_loop(store, run_id, &rx, &thread_health))
-            .expect("spawning the store writer thread");
+            .spawn(move || {
+                let _done = done_tx;
+                let shared = thread_shared;
+                let opened = Store::create(&db).and_then(|mut store| {
+                    let id = store.begin_run(&meta, cgroup.as_deref()).with_context(|| {
+                        format!("cannot record the run's start in {}", db.display())
+                    })?;
+                    Ok((store, id))
+                });
+                match opened {
+                    Ok((store, id)) => {
+                        shared.run_id.store(id, Ordering::Release);
+                        let abandoned = store.abandoned_runs().unwrap_or_default();
+                        *shared.abandoned.lock().expect("poisoned") = Some(abandoned);
+                        write_loop(store, id, &rx, &shared);
+                    }
+                    Err(e) => shared.fail(format!("this run will not be recorded: {e:#}"), 0),
+                }
+            });
+        if let Err(e) = spawned {
+            shared.fail(
+                format!("this run will not be recorded: cannot start the store's thread: {e}"),
+                0,
+            );
+        }
         Recorder {
             tx: Some(tx),
-            thread: Some(thread),
-            health,
-            run_id: Some(run_id),
+            done,
+            shared,
         }
     }
 
-    /// A recorder that records nothing (the store could not be opened).
-    pub fn disabled() -> Recorder {
-        Recorder {
-            tx: None,
-            thread: None,
-            health: Arc::new(Health::default()),
-            run_id: None,
-        }
-    }
-
-    /// The id of the run being recorded, if any.
+    /// The id of the run being recorded, once the store has recorded its start.
     pub fn run_id(&self) -> Option<i64> {
-        self.run_id
+        self.shared.run_id()
+    }
+
+    /// Runs whose memwarden died before their end, once the store is open (given once): their
+    /// cgroups are for this run to reclaim.
+    // For the run path, which reclaims what dead runs left in their cgroups.
+    #[allow(dead_code)]
+    pub fn take_abandoned(&self) -> Option<Vec<AbandonedRun>> {
+        self.shared.abandoned.lock().expect("poisoned").take()
     }
 
     /// Queues a record without waiting.
@@ -121,43 +176,69 @@ impl Recorder {
         let Some(tx) = &self.tx else { return };
         // One thread sends, so the length read here is at most what it is when sending.
         if tx.len() >= CHANNEL_CAPACITY {
-            self.health.fail(
-                "the disk is slower than sampling; some samples were dropped",
+            self.shared.fail(
+                "cannot record part of this run: the store is slower than sampling; some \
+                 samples were dropped"
+                    .into(),
                 1,
             );
         } else if let Err(SendError(_)) = tx.send(record) {
-            self.health.fail("the writer thread stopped", 1)
+            self.shared.fail(
+                "cannot record this run: the store's thread stopped".into(),
+                1,
+            )
         }
     }
 
-    /// A failure not yet reported to the user, at most once per run.
+    /// A failure not yet said to the user, in words, at most once per run.
     pub fn take_failure(&self) -> Option<String> {
-        self.health.unreported.lock().expect("poisoned").take()
+        self.shared.unreported.lock().expect("poisoned").take()
     }
 
-    /// Records the end of the run, waits for everything to be written, and says what was lost.
-    pub fn finish(mut self, end: RunEnd) -> Option<Loss> {
+    /// Records the end of the run, waits (a bounded time) for everything to be written, and
+    /// says what was not.
+    pub fn finish(mut self, end: RunEnd) -> Finished {
         if let Some(tx) = self.tx.take() {
-            // The end record must not be dropped: it is sent whatever the channel holds.
-            if tx.send(Record::End(end)).is_err() {
-                self.health
-                    .fail("the end of the run could not be recorded", 1);
-            }
+            // The end record must not be dropped: it is sent whatever the channel holds. A
+            // writer that could not open the store has gone: nothing is lost that was not.
+            let _ = tx.send(Record::End(end));
         }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                self.health.fail("the writer thread panicked", 0);
-            }
+        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(FINISH_WAIT) {
+            self.shared.fail(
+                format!(
+                    "the store did not finish writing within {}s; this run's record is \
+                     incomplete",
+                    FINISH_WAIT.as_secs()
+                ),
+                1,
+            );
         }
-        let reason = self.health.first.lock().expect("poisoned").clone()?;
-        Some(Loss {
-            reason,
-            records: self.health.lost.load(Ordering::Relaxed),
-        })
+        let loss = self
+            .shared
+            .first
+            .lock()
+            .expect("poisoned")
+            .clone()
+            .map(|reason| Loss {
+                reason,
+                records: self.shared.lost.load(Ordering::Relaxed),
+            });
+        let mut unsaid: Vec<String> = self.take_failure().into_iter().collect();
+        if let Some(loss) = loss.as_ref().filter(|l| l.records > 0) {
+            unsaid.push(format!(
+                "{} records of this run were not stored ({})",
+                loss.records, loss.reason
+            ));
+        }
+        Finished {
+            run_id: self.run_id(),
+            unsaid,
+            loss,
+        }
     }
 }
 
-fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Health) {
+fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, shared: &Shared) {
     // Best effort: a default-sized cache only costs memory.
     let _ = store
         .conn
@@ -184,10 +265,19 @@ fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Hea
                     _ => None,
                 });
                 if let Err(e) = write_batch(&mut store, run_id, &batch) {
-                    health.fail(&describe(&e), batch.len() as u64);
+                    shared.fail(
+                        format!("cannot record part of this run: {}", describe(&e)),
+                        batch.len() as u64,
+                    );
                 } else if let Some(t) = latest {
                     if let Err(e) = folder.maybe_fold(&store.conn, run_id, t) {
-                        health.fail(&format!("folding old samples: {}", describe(&e)), 0);
+                        shared.fail(
+                            format!(
+                                "cannot record part of this run: folding old samples: {}",
+                                describe(&e)
+                            ),
+                            0,
+                        );
                     }
                 }
                 batch.clear();

@@ -13,6 +13,7 @@ pub mod signals;
 pub mod stop;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -30,7 +31,7 @@ use crate::options::{default_label, SessionOptions, UsageError};
 use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
 use crate::report::model::RunReport;
 use crate::report::text::{processes, shorten, signal_name};
-use crate::store::{writer::Recorder, Store};
+use crate::store::writer::Recorder;
 use guard::{Guard, GuardSetup, Roots};
 use memwarden::units::format_rate;
 use placement::{CgroupEnv, Placement};
@@ -47,27 +48,11 @@ pub struct Outcome {
     pub stored_in: Option<String>,
 }
 
-/// Opens the store and records the run's start; a failure is reported and the run goes on
-/// unrecorded (the command must never suffer from the store).
-fn open_recorder(opts: &SessionOptions, meta: &RunMeta) -> (Recorder, Option<String>) {
-    let opened = Store::create(&opts.db).and_then(|mut store| {
-        let id = store
-            .begin_run(meta)
-            .context("cannot record the run's start")?;
-        Ok((store, id))
-    });
-    match opened {
-        Ok((store, id)) => {
-            let path = store.path().display().to_string();
-            (Recorder::start(store, id), Some(path))
-        }
-        Err(e) => {
-            if !opts.quiet {
-                eprintln!("memwarden: this run will not be recorded: {e:#}; monitoring goes on");
-            }
-            (Recorder::disabled(), None)
-        }
-    }
+/// Starts recording the run. The store is opened, and the run's start recorded, on the
+/// writer's thread: nothing here waits on it, and a failure is said by the session (the
+/// command must never suffer from the store).
+fn open_recorder(opts: &SessionOptions, meta: &RunMeta, cgroup: Option<&Path>) -> Recorder {
+    Recorder::start(opts.db.clone(), meta.clone(), cgroup.map(Path::to_path_buf))
 }
 
 fn meta(
@@ -200,7 +185,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
     let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
     let mut meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
     guard.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, placement.as_ref().map(|p| p.dir()));
     let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
     let place = placement
         .as_ref()
@@ -269,10 +254,15 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
     let report = session.finish(&meta, end);
     drop(placement);
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
     })
+}
+
+/// Where the run is stored, once the store has recorded it.
+fn stored_in(opts: &SessionOptions, report: &RunReport) -> Option<String> {
+    report.run_id.map(|_| opts.db.display().to_string())
 }
 
 /// CI gates of `run`: fail (exit 122) a command that succeeded but leaked.
@@ -477,7 +467,7 @@ pub fn watch(
         mem_total,
     );
     guard.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, None);
     let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let hands_off = if opts.guard.acts() {
@@ -556,8 +546,8 @@ pub fn watch(
     };
     let report = session.finish(&meta, end);
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
     })
 }
