@@ -131,9 +131,24 @@ pub fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
         0 if (1..=2).contains(&version) && has("runs") && has("samples") => Identity::Ours(version),
         _ => Identity::Foreign {
             application_id,
-            tables: tables.join(", "),
+            tables: listed(&tables),
         },
     })
+}
+
+/// Another program's table names for an error: a few, control characters escaped (a hostile
+/// file's names must not reach the terminal raw).
+fn listed(tables: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = tables
+        .iter()
+        .take(SHOWN)
+        .map(|t| t.chars().take(40).flat_map(char::escape_debug).collect())
+        .collect();
+    if tables.len() > SHOWN {
+        out.push(format!("and {} more", tables.len() - SHOWN));
+    }
+    out.join(", ")
 }
 
 /// Brings a blank or memwarden database to [`VERSION`], refusing one written by a newer

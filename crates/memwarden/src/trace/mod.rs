@@ -53,8 +53,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 const NAME_CLIP: usize = 40;
 /// Characters of a list (a header's columns) quoted in an error.
 const LIST_CLIP: usize = 200;
-/// The read buffer: large enough that a read is a few hundred rows.
-const READ_BUFFER: usize = 64 * 1024;
+/// The read buffer: a read is thousands of rows, and a few syscalls a megabyte.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// The format of a recorded trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +248,9 @@ impl Trace<BufReader<File>> {
             path: path.to_path_buf(),
             source,
         })?;
+        // Best effort: the file is read once from start to end, so the kernel may read ahead
+        // further (a FIFO or a device refuses, which changes nothing).
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
         Trace::new(BufReader::with_capacity(READ_BUFFER, file), column)
     }
 }
