@@ -40,11 +40,7 @@ fn count(conn: &rusqlite::Connection, table: &str) -> i64 {
 }
 
 fn ids(lab: &Lab) -> Vec<i64> {
-    let out = lab.run(&["ls", "--format", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout_json(&out)
-        .as_array()
-        .unwrap()
+    lab.runs()
         .iter()
         .map(|r| r["id"].as_i64().unwrap())
         .collect()
@@ -238,13 +234,7 @@ fn a_run_in_progress_is_running_and_one_whose_memwarden_died_says_so() {
         "sleep",
         "60",
     ]));
-    let state = || {
-        let out = lab.run(&["ls", "--format", "json"]);
-        let rows = stdout_json(&out);
-        rows.as_array()?.first()?["state"]
-            .as_str()
-            .map(str::to_string)
-    };
+    let state = || Some(lab.runs().first()?["state"].as_str()?.to_string());
     wait_for("the run to be recorded", Duration::from_secs(20), || {
         (state()? == "running").then_some(())
     });

@@ -126,13 +126,6 @@ fn a_full_disk_loses_samples_not_the_command() {
     );
 }
 
-/// The runs in the lab's store, as `ls --format json` lists them.
-fn runs(lab: &Lab) -> Vec<serde_json::Value> {
-    let out = lab.run(&["ls", "--format", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout_json(&out).as_array().unwrap().clone()
-}
-
 /// Grows to 400 MiB at once, written so it is resident, then holds it for 3 s and exits 0.
 const GROW_400: &str =
     "import time\nkeep = [b'\\x01' * (16 << 20) for _ in range(25)]\ntime.sleep(3)\n";
@@ -174,7 +167,7 @@ fn a_locked_database_delays_no_guard_and_the_run_is_said_unrecorded() {
     assert!(err.contains("this run will not be recorded"), "{err}");
 
     drop(holder);
-    assert_eq!(runs(&lab).len(), 1, "only the run before the lock");
+    assert_eq!(lab.runs().len(), 1, "only the run before the lock");
 }
 
 /// Four runs started at once on a database that does not exist yet: the schema is created
@@ -202,7 +195,8 @@ fn runs_started_at_once_on_a_new_database_are_all_recorded() {
                 "round {round}: nothing lost, nothing to say"
             );
         }
-        let mut labels: Vec<String> = runs(&lab)
+        let mut labels: Vec<String> = lab
+            .runs()
             .iter()
             .map(|r| r["label"].as_str().unwrap().to_string())
             .collect();
@@ -313,7 +307,7 @@ fn a_link_is_followed_only_into_a_memwarden_database() {
     link_to(&real);
     let out = lab.run(&["run", "-q", "--", "true"]);
     assert_eq!(stderr(&out), "");
-    assert_eq!(runs(&lab).len(), 2);
+    assert_eq!(lab.runs().len(), 2);
 }
 
 /// `MEMWARDEN_DB=` set but empty is as good as unset: the default path is used.
@@ -357,7 +351,7 @@ fn a_database_of_an_older_memwarden_is_brought_up_to_date() {
         )
         .unwrap();
     }
-    let listed = runs(&lab);
+    let listed = lab.runs();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["state"], "ended");
     let c = rusqlite::Connection::open(lab.db()).unwrap();
@@ -365,7 +359,7 @@ fn a_database_of_an_older_memwarden_is_brought_up_to_date() {
     assert_eq!(pragma("user_version"), 3);
     assert_eq!(pragma("application_id"), 0x4D57_444E);
     assert!(lab.run(&["run", "-q", "--", "true"]).status.success());
-    assert_eq!(runs(&lab).len(), 2);
+    assert_eq!(lab.runs().len(), 2);
 }
 
 /// Each run records its memwarden's PID and start time, and its cgroup when it has one.
@@ -373,7 +367,7 @@ fn a_database_of_an_older_memwarden_is_brought_up_to_date() {
 fn a_run_records_who_recorded_it_and_its_cgroup() {
     let lab = Lab::new();
     assert!(lab.run(&["run", "-q", "--", "true"]).status.success());
-    let mode = runs(&lab)[0]["mode"].as_str().unwrap().to_string();
+    let mode = lab.runs()[0]["mode"].as_str().unwrap().to_string();
     let c = rusqlite::Connection::open(lab.db()).unwrap();
     let (pid, ticks, cgroup): (i64, i64, Option<String>) = c
         .query_row("SELECT pid, pid_start_ticks, cgroup FROM runs", [], |r| {
@@ -395,7 +389,6 @@ fn a_run_records_who_recorded_it_and_its_cgroup() {
 /// or not.
 #[test]
 fn a_user_who_may_only_read_the_store_can_list_and_report() {
-    use std::os::unix::process::CommandExt;
     if !is_root() {
         eprintln!("skipped: becoming user nobody needs root");
         return;
@@ -414,23 +407,7 @@ fn a_user_who_may_only_read_the_store_can_list_and_report() {
         .status
         .success());
     world(&lab.db(), 0o644);
-    let as_nobody = |args: &[&str]| {
-        let mut c = lab.command(&bin);
-        c.args(args);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            c.pre_exec(|| {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(65534) != 0
-                    || libc::setuid(65534) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        c.output().unwrap()
-    };
+    let nobody = |args: &[&str]| as_nobody(lab.command(&bin).args(args)).output().unwrap();
     let before = std::fs::read(lab.db()).unwrap();
     for args in [
         &["ls"][..],
@@ -438,7 +415,7 @@ fn a_user_who_may_only_read_the_store_can_list_and_report() {
         &["report", "readable", "--format", "json"],
         &["compare", "1", "1"],
     ] {
-        let out = as_nobody(args);
+        let out = nobody(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert!(
             stdout(&out).contains("readable"),
@@ -449,7 +426,7 @@ fn a_user_who_may_only_read_the_store_can_list_and_report() {
     assert_eq!(std::fs::read(lab.db()).unwrap(), before);
     assert!(!lab.path("runs.db-wal").exists() && !lab.path("runs.db-shm").exists());
     // Writing is refused with the system's reason, and the command is unharmed.
-    let out = as_nobody(&["run", "--", "sh", "-c", "exit 6"]);
+    let out = nobody(&["run", "--", "sh", "-c", "exit 6"]);
     assert_eq!(out.status.code(), Some(6));
     assert!(
         stderr(&out).contains("will not be recorded"),
@@ -469,9 +446,9 @@ fn a_user_who_may_only_read_the_store_can_list_and_report() {
         "30",
     ]));
     wait_for("the run to be recorded", Duration::from_secs(20), || {
-        (runs(&lab).len() == 2 && lab.path("runs.db-shm").exists()).then_some(())
+        (lab.runs().len() == 2 && lab.path("runs.db-shm").exists()).then_some(())
     });
-    let out = as_nobody(&["ls"]);
+    let out = nobody(&["ls"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = stdout(&out);
     assert!(

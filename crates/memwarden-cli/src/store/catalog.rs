@@ -1,7 +1,7 @@
 //! The runs table: recording a run's start, listing and finding runs, telling a run in
 //! progress from one whose memwarden died, removing runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use memwarden::sample::procfs::{ProcFs, ReadError};
@@ -88,7 +88,7 @@ const LISTED_AT_MOST: usize = 10;
 
 impl Store {
     /// Records the start of a run by this process, in `cgroup` if it has one; returns its id.
-    pub fn begin_run(&mut self, meta: &RunMeta, cgroup: Option<&std::path::Path>) -> Result<i64> {
+    pub fn begin_run(&mut self, meta: &RunMeta, cgroup: Option<&Path>) -> Result<i64> {
         let owner = Owner::current();
         self.conn.execute(
             "INSERT INTO runs (kind, label, command, host, started_at, started_unix_ms, interval_s,
@@ -339,5 +339,102 @@ impl RunRow {
             "status": end.map(|e| e.status),
             "mode": self.meta.mode,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(label: &str) -> RunMeta {
+        RunMeta {
+            kind: "run".into(),
+            label: label.into(),
+            command: vec!["sleep".into()],
+            host: nix::unistd::gethostname()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            started_unix_ms: 0,
+            interval_s: 1.0,
+            mode: "cgroup-v1".into(),
+            metric: "anon".into(),
+            mem_total_bytes: 1 << 30,
+            options: serde_json::json!({}),
+        }
+    }
+
+    /// The owner of a process that has really run and been reaped.
+    fn dead_owner() -> Owner {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let stat = ProcFs::default().stat(child.id(), &mut Vec::new()).unwrap();
+        let owner = Owner {
+            pid: child.id(),
+            start_ticks: stat.start_ticks,
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        owner
+    }
+
+    #[test]
+    fn runs_without_an_end_are_running_or_abandoned_by_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("runs.db")).unwrap();
+        let alive = store.begin_run(&meta("alive"), None).unwrap();
+        let cgroup = Path::new("/sys/fs/cgroup/memory/memwarden-4242");
+        let dead = store.begin_run(&meta("dead"), Some(cgroup)).unwrap();
+        let owner = dead_owner();
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET pid = ?1, pid_start_ticks = ?2 WHERE id = ?3",
+                params![owner.pid, owner.start_ticks as i64, dead],
+            )
+            .unwrap();
+        // A live PID with another start time is another process: its memwarden is gone too.
+        let reused = store.begin_run(&meta("reused"), None).unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET pid_start_ticks = pid_start_ticks + 1 WHERE id = ?1",
+                [reused],
+            )
+            .unwrap();
+
+        let states: Vec<(String, RunState)> = store
+            .runs_matching(&RunFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.meta.label, r.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("alive".to_string(), RunState::Running),
+                ("dead".to_string(), RunState::MemwardenDied),
+                ("reused".to_string(), RunState::MemwardenDied),
+            ]
+        );
+        let abandoned = store.abandoned_runs().unwrap();
+        assert_eq!(abandoned.len(), 2);
+        assert_eq!(
+            abandoned[0],
+            AbandonedRun {
+                id: dead,
+                label: "dead".into(),
+                owner,
+                cgroup: Some(cgroup.to_path_buf()),
+            }
+        );
+        assert_eq!(
+            (abandoned[1].id, abandoned[1].cgroup.as_ref()),
+            (reused, None)
+        );
+        assert_ne!(alive, dead);
     }
 }

@@ -88,6 +88,13 @@ impl Lab {
         page
     }
 
+    /// The runs of this lab's store, as `ls --format json` lists them (oldest first).
+    pub fn runs(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["ls", "--format", "json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout_json(&out).as_array().expect("a JSON array").clone()
+    }
+
     /// Runs memwarden with `--json` and returns its output and the parsed report.
     pub fn run_json(&self, args: &[&str]) -> (Output, serde_json::Value) {
         let json = self.path("report.json");
@@ -202,6 +209,23 @@ pub fn read_pid(path: &Path) -> u32 {
         Duration::from_secs(20),
         || std::fs::read_to_string(path).ok()?.trim().parse().ok(),
     )
+}
+
+/// Makes `command` run as user and group nobody (65534), without supplementary groups.
+pub fn as_nobody(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
 }
 
 pub fn is_root() -> bool {
