@@ -4,7 +4,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -497,19 +496,7 @@ fn without_root_or_a_cgroup_the_limit_is_polled_and_still_holds() {
         .args(["run", "--limit", "400MiB", "--grace", "1s", "--json"])
         .arg(lab.path("report.json"))
         .args(["--", "/usr/bin/python3", "hog.py", "daemon.pid"]);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(65534) != 0
-                || libc::setuid(65534) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = command.output().unwrap();
+    let out = as_nobody(&mut command).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(121), "{err}");
     assert!(err.contains("no cgroup for this run"), "{err}");
