@@ -107,7 +107,7 @@ impl Store {
 fn inspect(path: &Path) -> Result<Found> {
     let meta = match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
-        other => other.with_context(|| format!("cannot look at {}", path.display()))?,
+        other => other.with_context(|| format!("cannot reach {}", path.display()))?,
     };
     let link = meta.file_type().is_symlink();
     let meta = if link {

@@ -224,14 +224,16 @@ impl Recorder {
                 records: self.shared.lost.load(Ordering::Relaxed),
             });
         let mut unsaid: Vec<String> = self.take_failure().into_iter().collect();
-        if let Some(loss) = loss.as_ref().filter(|l| l.records > 0) {
+        let run_id = self.run_id();
+        // A run not recorded at all has been said so; its records need no count.
+        if let Some(loss) = loss.as_ref().filter(|l| l.records > 0 && run_id.is_some()) {
             unsaid.push(format!(
                 "{} records of this run were not stored ({})",
                 loss.records, loss.reason
             ));
         }
         Finished {
-            run_id: self.run_id(),
+            run_id,
             unsaid,
             loss,
         }
