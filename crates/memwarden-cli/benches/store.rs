@@ -7,17 +7,21 @@
 //! ```
 
 // The CLI is a binary crate: its store is included here by path, as it is compiled there.
-#[allow(dead_code)]
-#[path = "../src/record.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/record/mod.rs"]
 mod record;
+#[allow(dead_code)]
+#[path = "../src/sink/mod.rs"]
+mod sink;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use memwarden::sample::{MachineSample, ProcessSample, Sample, TreeTotals};
+use record::Record;
 use record::RunMeta;
-use store::writer::{write_batch, Record};
+use store::writer::write_batch;
 use store::Store;
 
 fn batch() -> Vec<Record> {
@@ -65,7 +69,7 @@ fn write(c: &mut Criterion) {
     let run_id = store
         .begin_run(
             &RunMeta {
-                kind: "run".into(),
+                kind: record::RunKind::Run,
                 label: "bench".into(),
                 command: vec!["bench".into()],
                 host: "bench".into(),
@@ -75,7 +79,7 @@ fn write(c: &mut Criterion) {
                 mode: "process-tree".into(),
                 metric: "anon".into(),
                 mem_total_bytes: 24 << 30,
-                options: serde_json::json!({}),
+                options: record::RecordedOptions::default(),
             },
             None,
         )

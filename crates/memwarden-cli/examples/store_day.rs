@@ -1,7 +1,7 @@
 //! A long recorded run, simulated through the real store: the writer thread, its batches and
 //! its folding, fed what `memwarden run` sends for a tree of ten processes sampled every
 //! `--interval` for `--hours` (a sample each tick, the ten largest processes' rows once a
-//! second, the live processes' summaries every ten seconds, as `supervise/session.rs` does).
+//! second, the live processes' summaries every ten seconds, as `supervise/monitor.rs` does).
 //! Prints the database's size and rows as JSON. Used by `bench/run.sh`.
 //!
 //! ```text
@@ -9,9 +9,12 @@
 //! ```
 
 // The CLI is a binary crate: its store is included here by path, as it is compiled there.
-#[allow(dead_code)]
-#[path = "../src/record.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/record/mod.rs"]
 mod record;
+#[allow(dead_code)]
+#[path = "../src/sink/mod.rs"]
+mod sink;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
@@ -21,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use memwarden::sample::{MachineSample, ProcessSample, ProcessSummary, Sample, TreeTotals};
+use record::Record;
 use record::{Event, RunEnd, RunMeta};
-use store::writer::{Record, Recorder};
+use store::writer::Recorder;
 
 /// Processes in the simulated tree; also how many rows a second `run` records (its top ten).
 const PROCESSES: u32 = 10;
@@ -56,7 +60,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let cpu_before = cpu_seconds();
     let meta = RunMeta {
-        kind: "run".into(),
+        kind: record::RunKind::Run,
         label: "store_day".into(),
         command: vec!["simulated".into()],
         host: "bench".into(),
@@ -66,9 +70,9 @@ fn main() -> Result<()> {
         mode: "process-tree".into(),
         metric: "anon".into(),
         mem_total_bytes: 24 << 30,
-        options: serde_json::json!({}),
+        options: record::RecordedOptions::default(),
     };
-    let recorder = Recorder::start(db.clone(), meta, None);
+    let mut recorder = Recorder::start(db.clone(), meta, None);
 
     let ticks = (hours * 3600.0 / interval).round() as u64;
     let mut sent = 0usize;
@@ -81,7 +85,7 @@ fn main() -> Result<()> {
     };
     send(Record::Event(Event::new(
         0.0,
-        record::kind::START,
+        record::EventKind::Start,
         "simulated",
     )));
     let (mut last_rows, mut last_summaries) = (f64::NEG_INFINITY, 0.0);
@@ -138,7 +142,8 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    let finished = recorder.finish(RunEnd {
+    use sink::Sink;
+    recorder.accept(&Record::End(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -147,9 +152,9 @@ fn main() -> Result<()> {
         peak_bytes: 0,
         verdict: None,
         samples: ticks,
-    });
-    if let Some(loss) = finished.loss {
-        bail!("{} records were not stored: {}", loss.records, loss.reason);
+    }));
+    if let Some(loss) = recorder.finish() {
+        bail!("{loss}");
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu_before;

@@ -11,7 +11,8 @@ use memwarden::trace::{Trace, TraceError};
 use memwarden::units::format_seconds;
 use serde::Serialize;
 
-use crate::judge::RunVerdict;
+use crate::judge::series_verdict;
+use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
 
 /// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
@@ -115,7 +116,7 @@ pub fn judge<R: BufRead>(
             peak_bytes: peak.0.max(0.0),
             peak_at_s: peak.1,
         },
-        verdict: RunVerdict::of_series(&detector.verdict(), &column),
+        verdict: series_verdict(&detector.verdict(), &column),
         bytes: trace.bytes(),
     })
 }

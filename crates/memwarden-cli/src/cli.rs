@@ -213,6 +213,18 @@ pub struct GuardArgs {
     /// How long an exec: hook may run before it is killed
     #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_positive_duration)]
     pub hook_timeout: Duration,
+
+    /// What a leak does once it is called (repeatable): the --on-warn forms, or stop (stop the
+    /// whole tree: exit 121). With --act-before, they run when memory would reach its limit
+    /// within DUR instead
+    #[arg(long, value_name = "ACTION", value_parser = Action::parse_leak)]
+    pub on_leak: Vec<Action>,
+
+    /// Act (the --on-leak actions, default log) when the tree's memory, rising at its current
+    /// rate, would reach the nearest limit (--limit, a cgroup limit, or the machine's available
+    /// memory) within DUR — whether it is a leak or a rise that would not stop in time
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub act_before: Option<Duration>,
 }
 
 /// `memwarden run`.
@@ -229,14 +241,27 @@ pub struct RunArgs {
     #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Leak detection")]
     pub max_growth: Option<f64>,
 
+    /// What ends the run: the command's exit (processes it left behind are then listed and
+    /// stopped), or the exit of the whole tree (for a command that daemonizes)
+    #[arg(long, value_enum, default_value_t = WaitFor::Command, value_name = "WHAT")]
+    pub wait: WaitFor,
+
+    /// Leave the processes that outlive the command running (they are still reported)
+    #[arg(long)]
+    pub keep_leftovers: bool,
+
     /// The command to run, after `--`
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// What ends a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitFor {
+    /// The command's own exit
+    Command,
+    /// The exit of every process of the tree
+    Tree,
 }
 
 /// `memwarden watch`.
@@ -601,6 +626,19 @@ mod tests {
         assert_eq!(parse_percent("10%"), Ok(10.0));
         assert_eq!(parse_percent("2.5"), Ok(2.5));
         assert!(parse_percent("-1").is_err() && parse_percent("ten").is_err());
+    }
+
+    #[test]
+    fn a_misspelt_option_is_a_usage_error_not_the_command() {
+        let err =
+            Cli::try_parse_from(["memwarden", "run", "--limt", "1G", "--", "true"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--limt"), "{err}");
+        let cli = Cli::try_parse_from(["memwarden", "run", "ls", "-l"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.command, ["ls", "-l"]);
     }
 
     #[test]

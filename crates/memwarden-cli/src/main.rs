@@ -8,6 +8,7 @@ mod options;
 mod record;
 mod report;
 mod runs;
+mod sink;
 mod store;
 mod supervise;
 
@@ -37,7 +38,14 @@ fn main() -> ExitCode {
                 fail_on_leak: args.fail_on_leak,
                 max_growth: args.max_growth,
             };
-            finish_session(&opts, supervise::run(&opts, &gates, &args.command))
+            let afterwards = supervise::Afterwards {
+                wait_tree: args.wait == cli::WaitFor::Tree,
+                keep_leftovers: args.keep_leftovers,
+            };
+            finish_session(
+                &opts,
+                supervise::run(&opts, &gates, afterwards, &args.command),
+            )
         }),
         Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
@@ -64,8 +72,15 @@ fn main() -> ExitCode {
 }
 
 /// Prints the summary and writes `--json`; neither can change the command's exit status.
+/// A failed gate is said even with `-q`.
 fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) -> Result<u8> {
     let outcome = outcome?;
+    if let Some(gate) = &outcome.gate {
+        eprintln!(
+            "memwarden: gate failed: {}",
+            report::text::shorten(gate, 300)
+        );
+    }
     if outcome.report.samples > 0 && !opts.quiet {
         eprint!(
             "{}",
@@ -106,7 +121,7 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
         AnalyzeFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
     };
     write_text(None, &text)?;
-    if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.kind == "leak") {
+    if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.leaks()) {
         status = exit::GATE_FAILED;
     }
     Ok(status)

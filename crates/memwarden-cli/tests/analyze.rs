@@ -116,7 +116,8 @@ fn binary_data_after_a_good_start_names_its_line() {
     let lab = Lab::new();
     let path = lab.path("mixed.csv");
     let mut bytes = b"t_seconds,rss_bytes\n".to_vec();
-    for i in 0..5000 {
+    // More than the first read takes, so the binary data comes after it.
+    for i in 0..30_000 {
         bytes.extend(row(i).as_bytes());
     }
     bytes.extend([0xff, 0xfe, 0x00, 0x12, b'\n']);
@@ -125,7 +126,7 @@ fn binary_data_after_a_good_start_names_its_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "memwarden: mixed.csv: line 5002: not UTF-8 text (binary data in the trace?)\n"
+        "memwarden: mixed.csv: line 30002: not UTF-8 text (binary data in the trace?)\n"
             .replace("mixed.csv", path.to_str().unwrap())
     );
 }

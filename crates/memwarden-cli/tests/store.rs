@@ -407,7 +407,11 @@ fn a_user_who_may_only_read_the_store_can_list_and_report() {
         .status
         .success());
     world(&lab.db(), 0o644);
-    let nobody = |args: &[&str]| as_nobody(lab.command(&bin).args(args)).output().unwrap();
+    let nobody = |args: &[&str]| {
+        drop_to_nobody(lab.command(&bin).args(args))
+            .output()
+            .unwrap()
+    };
     let before = std::fs::read(lab.db()).unwrap();
     for args in [
         &["ls"][..],

@@ -8,7 +8,7 @@ use memwarden::sample::procfs::{ProcFs, ReadError};
 use rusqlite::params;
 
 use super::Store;
-use crate::record::{ExitInfo, RunEnd, RunMeta, RunState};
+use crate::record::{ExitInfo, RunEnd, RunKind, RunMeta, RunState, StoppedBy};
 
 /// A recorded run as `ls` and `report` read it.
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ impl Store {
                                cgroup)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
-                meta.kind,
+                meta.kind.as_str(),
                 meta.label,
                 serde_json::to_string(&meta.command)?,
                 meta.host,
@@ -106,7 +106,7 @@ impl Store {
                 meta.mode,
                 meta.metric,
                 meta.mem_total_bytes as i64,
-                meta.options.to_string(),
+                serde_json::to_string(&meta.options)?,
                 owner.map(|o| o.pid),
                 owner.map(|o| o.start_ticks as i64),
                 cgroup.map(|c| c.to_string_lossy().into_owned()),
@@ -250,23 +250,19 @@ const RUN_COLUMNS: &str = "SELECT id, kind, label, command, host, started_at, st
 
 /// One row of [`RUN_COLUMNS`]; `this_host` tells whose runs can be checked for a live owner.
 fn run_row(r: &rusqlite::Row<'_>, this_host: &str) -> rusqlite::Result<RunRow> {
-    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+    // JSON columns are read leniently: a record this version cannot read is shown without it.
+    fn json<T: serde::de::DeserializeOwned>(
+        r: &rusqlite::Row<'_>,
+        i: usize,
+    ) -> rusqlite::Result<Option<T>> {
         let text: Option<String> = r.get(i)?;
-        Ok(text
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(serde_json::Value::Null))
-    };
-    let command = match json(3)? {
-        serde_json::Value::Array(a) => a
-            .into_iter()
-            .map(|v| v.as_str().unwrap_or_default().to_string())
-            .collect(),
-        _ => Vec::new(),
-    };
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+    let kind: String = r.get(1)?;
     let meta = RunMeta {
-        kind: r.get(1)?,
+        kind: RunKind::from_name(&kind).unwrap_or(RunKind::Run),
         label: r.get(2)?,
-        command,
+        command: json(r, 3)?.unwrap_or_default(),
         host: r.get(4)?,
         started_at: r.get(5)?,
         started_unix_ms: r.get(6)?,
@@ -274,7 +270,7 @@ fn run_row(r: &rusqlite::Row<'_>, this_host: &str) -> rusqlite::Result<RunRow> {
         mode: r.get(8)?,
         metric: r.get(9)?,
         mem_total_bytes: r.get::<_, i64>(10)? as u64,
-        options: json(11)?,
+        options: json(r, 11)?.unwrap_or_default(),
     };
     let ended: Option<i64> = r.get(12)?;
     let end = match ended {
@@ -285,10 +281,13 @@ fn run_row(r: &rusqlite::Row<'_>, this_host: &str) -> rusqlite::Result<RunRow> {
                 ended_unix_ms,
                 duration_s: r.get::<_, Option<f64>>(13)?.unwrap_or(0.0),
                 exit: (code.is_some() || signal.is_some()).then_some(ExitInfo { code, signal }),
-                stopped_by: r.get(16)?,
+                stopped_by: r
+                    .get::<_, Option<String>>(16)?
+                    .as_deref()
+                    .and_then(StoppedBy::from_name),
                 status: r.get::<_, Option<i64>>(17)?.unwrap_or(0) as u8,
                 peak_bytes: r.get::<_, Option<i64>>(18)?.unwrap_or(0) as u64,
-                verdict: Some(json(19)?).filter(|v| !v.is_null()),
+                verdict: json(r, 19)?,
                 samples: r.get::<_, Option<i64>>(20)?.unwrap_or(0) as u64,
             })
         }
@@ -326,16 +325,16 @@ impl RunRow {
         serde_json::json!({
             "id": self.id,
             "label": self.meta.label,
-            "kind": self.meta.kind,
+            "kind": self.meta.kind.as_str(),
             "command": self.meta.command,
             "started_at": self.meta.started_at,
             "state": self.state.as_str(),
             "duration_s": end.map(|e| e.duration_s),
             "peak_bytes": end.map(|e| e.peak_bytes),
             "metric": self.meta.metric,
-            "verdict": end.and_then(|e| e.verdict.as_ref()).and_then(|v| v.get("kind").cloned()),
+            "verdict": end.and_then(|e| e.verdict.as_ref()).map(|v| v.kind.as_str()),
             "exit": end.and_then(|e| e.exit),
-            "stopped_by": end.and_then(|e| e.stopped_by.clone()),
+            "stopped_by": end.and_then(|e| e.stopped_by),
             "status": end.map(|e| e.status),
             "mode": self.meta.mode,
         })
@@ -348,7 +347,7 @@ mod tests {
 
     fn meta(label: &str) -> RunMeta {
         RunMeta {
-            kind: "run".into(),
+            kind: RunKind::Run,
             label: label.into(),
             command: vec!["sleep".into()],
             host: nix::unistd::gethostname()
@@ -361,7 +360,7 @@ mod tests {
             mode: "cgroup-v1".into(),
             metric: "anon".into(),
             mem_total_bytes: 1 << 30,
-            options: serde_json::json!({}),
+            options: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use rusqlite::Connection;
 
 pub use catalog::{AbandonedRun, RunFilter, RunRow};
 
-use crate::record::Event;
+use crate::record::{Event, EventKind};
 
 /// An open run database.
 pub struct Store {
@@ -147,7 +147,7 @@ impl Store {
         let rows = stmt.query_map([id], |r| {
             Ok(Event {
                 at_s: r.get(0)?,
-                kind: r.get(1)?,
+                kind: EventKind::from_name(&r.get::<_, String>(1)?),
                 detail: r.get(2)?,
             })
         })?;

@@ -115,15 +115,18 @@ pub enum Identity {
 
 /// Tells what the database on `conn` is, reading only.
 pub fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
-    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-         ORDER BY name",
+    // One statement, so one snapshot: another memwarden creating the schema at this moment
+    // is seen either before or after, never half-way.
+    let (application_id, version, tables): (i32, i64, String) = conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT json_group_array(name) FROM
+                    (SELECT name FROM sqlite_master
+                     WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let tables: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let tables: Vec<String> = serde_json::from_str(&tables).unwrap_or_default();
     let has = |t: &str| tables.iter().any(|n| n == t);
     Ok(match application_id {
         APPLICATION_ID => Identity::Ours(version),

@@ -22,28 +22,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, SendError, Sender};
-use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
 use rusqlite::{params, Transaction};
 
 use super::fold::Folder;
 use super::open::BUSY_TIMEOUT;
 use super::{AbandonedRun, Store};
-use crate::record::{Event, RunEnd, RunMeta};
-
-/// One thing to record.
-#[derive(Debug)]
-pub enum Record {
-    /// A sample of the tree and the machine.
-    Sample(Sample),
-    /// The largest processes at time `t`.
-    Processes(f64, Vec<ProcessSample>),
-    /// A process's life so far (inserted or updated).
-    Process(ProcessSummary),
-    /// An event.
-    Event(Event),
-    /// The end of the run; the writer commits and stops after it.
-    End(RunEnd),
-}
+use crate::record::{Record, RunEnd, RunMeta};
+use crate::sink::Sink;
 
 /// How long records may wait before they are committed.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
@@ -94,26 +79,6 @@ pub struct Recorder {
     /// Disconnected when the writer thread has finished.
     done: Receiver<()>,
     shared: Arc<Shared>,
-}
-
-/// What the store could not keep, told at the end of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loss {
-    /// The first failure, in words.
-    pub reason: String,
-    /// Records that were not written.
-    pub records: u64,
-}
-
-/// How recording ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    /// The run's id, when its start was recorded.
-    pub run_id: Option<i64>,
-    /// Failures not said yet, one line each, for the user (always said, `-q` or not).
-    pub unsaid: Vec<String>,
-    /// What was lost, if anything was.
-    pub loss: Option<Loss>,
 }
 
 impl Recorder {
@@ -195,14 +160,20 @@ impl Recorder {
         self.shared.unreported.lock().expect("poisoned").take()
     }
 
-    /// Records the end of the run, waits (a bounded time) for everything to be written, and
-    /// says what was not.
-    pub fn finish(mut self, end: RunEnd) -> Finished {
+    /// Records the end of the run; nothing is recorded after it.
+    fn end(&mut self, end: RunEnd) {
         if let Some(tx) = self.tx.take() {
             // The end record must not be dropped: it is sent whatever the channel holds. A
             // writer that could not open the store has gone: nothing is lost that was not.
             let _ = tx.send(Record::End(end));
         }
+    }
+
+    /// Waits (a bounded time) for everything to be written; what was not, in one line for
+    /// the user when it has not been said yet.
+    fn wait(&mut self) -> Option<String> {
+        // No record comes after this: a writer still waiting for one would wait for ever.
+        self.tx = None;
         if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(FINISH_WAIT) {
             self.shared.fail(
                 format!(
@@ -213,30 +184,38 @@ impl Recorder {
                 1,
             );
         }
-        let loss = self
-            .shared
-            .first
-            .lock()
-            .expect("poisoned")
-            .clone()
-            .map(|reason| Loss {
-                reason,
-                records: self.shared.lost.load(Ordering::Relaxed),
-            });
-        let mut unsaid: Vec<String> = self.take_failure().into_iter().collect();
-        let run_id = self.run_id();
-        // A run not recorded at all has been said so; its records need no count.
-        if let Some(loss) = loss.as_ref().filter(|l| l.records > 0 && run_id.is_some()) {
-            unsaid.push(format!(
-                "{} records of this run were not stored ({})",
-                loss.records, loss.reason
-            ));
+        let unsaid = self.take_failure();
+        let first = self.shared.first.lock().expect("poisoned").clone();
+        let lost = self.shared.lost.load(Ordering::Relaxed);
+        match (self.run_id(), first) {
+            // A recorded run that lost records: how many, and the first reason.
+            (Some(_), Some(reason)) if lost > 0 => Some(format!(
+                "{lost} records of this run were not stored ({reason})"
+            )),
+            // A run not recorded at all has been said so (or is now): its records need no count.
+            _ => unsaid,
         }
-        Finished {
-            run_id,
-            unsaid,
-            loss,
+    }
+}
+
+impl Sink for Recorder {
+    fn accept(&mut self, record: &Record) {
+        match record {
+            Record::End(end) => self.end(end.clone()),
+            other => self.send(other.clone()),
         }
+    }
+
+    fn run_id(&self) -> Option<i64> {
+        self.shared.run_id()
+    }
+
+    fn take_failure(&mut self) -> Option<String> {
+        Recorder::take_failure(self)
+    }
+
+    fn finish(&mut self) -> Option<String> {
+        self.wait()
     }
 }
 
@@ -387,7 +366,13 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
             tx.prepare_cached(
                 "INSERT INTO events (run_id, at_s, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![run_id, e.at_s, e.kind, e.detail])?;
+            .execute(params![run_id, e.at_s, e.kind.as_str(), e.detail])?;
+        }
+        // The latest live verdict is kept with the run, so a run in progress (or one whose
+        // memwarden died) shows its verdict so far.
+        Record::Verdict(v) => {
+            tx.prepare_cached("UPDATE runs SET verdict = ?2 WHERE id = ?1")?
+                .execute(params![run_id, json(v)])?;
         }
         Record::End(end) => {
             tx.prepare_cached(
@@ -402,13 +387,17 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
                 end.duration_s,
                 end.exit.and_then(|x| x.code),
                 end.exit.and_then(|x| x.signal),
-                end.stopped_by,
+                end.stopped_by.map(|s| s.as_str()),
                 end.status,
                 end.peak_bytes as i64,
-                end.verdict.as_ref().map(|v| v.to_string()),
+                end.verdict.as_ref().map(json),
                 end.samples as i64,
             ])?;
         }
     }
     Ok(())
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("records always serialize")
 }

@@ -49,6 +49,24 @@ impl Lab {
         c
     }
 
+    /// `memwarden ARGS` as the unprivileged user `nobody` (a world-readable copy of the
+    /// binary, the lab made world-writable for its store); `None` when not root, or when
+    /// there is no interpreter `nobody` can run at /usr/bin/python3.
+    pub fn as_nobody(&self) -> Option<Command> {
+        use std::os::unix::fs::PermissionsExt;
+        if !is_root() || !Path::new("/usr/bin/python3").exists() {
+            eprintln!("skipped: running as nobody needs root and /usr/bin/python3");
+            return None;
+        }
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).ok()?;
+        let bin = self.path("memwarden");
+        std::fs::copy(env!("CARGO_BIN_EXE_memwarden"), &bin).ok()?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).ok()?;
+        let mut command = self.command(&bin);
+        drop_to_nobody(&mut command);
+        Some(command)
+    }
+
     /// Runs memwarden to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.memwarden()
@@ -212,7 +230,7 @@ pub fn read_pid(path: &Path) -> u32 {
 }
 
 /// Makes `command` run as user and group nobody (65534), without supplementary groups.
-pub fn as_nobody(command: &mut Command) -> &mut Command {
+pub fn drop_to_nobody(command: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
