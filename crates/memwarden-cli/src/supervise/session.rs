@@ -34,6 +34,7 @@ pub struct Session {
     last_rows_t: f64,
     last_summaries_t: f64,
     last_recorded_t: f64,
+    quiet: bool,
 }
 
 impl Session {
@@ -44,7 +45,7 @@ impl Session {
         recorder: Recorder,
         limit: Option<u64>,
     ) -> Self {
-        let metric = opts.metric;
+        let (metric, quiet) = (opts.metric, opts.quiet);
         Session {
             sampler,
             metric,
@@ -59,6 +60,7 @@ impl Session {
             last_rows_t: f64::NEG_INFINITY,
             last_summaries_t: 0.0,
             last_recorded_t: f64::NEG_INFINITY,
+            quiet,
         }
     }
 
@@ -140,9 +142,10 @@ impl Session {
             self.last_summaries_t = sample.t;
             self.save_live_summaries();
         }
-        // A run not recorded is always said, `-q` or not: quiet hides the summary, never a loss.
         if let Some(failure) = self.recorder.take_failure() {
-            eprintln!("memwarden: {failure}; monitoring goes on");
+            self.warn(&format!(
+                "cannot record this run: {failure}; monitoring goes on"
+            ));
             self.events
                 .push(Event::new(sample.t, kind::STORE_ERROR, failure));
         }
@@ -163,6 +166,13 @@ impl Session {
     fn push_event(&mut self, event: Event) {
         self.recorder.send(Record::Event(event.clone()));
         self.events.push(event);
+    }
+
+    /// Prints a warning on stderr (unless quiet).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("memwarden: {message}");
+        }
     }
 
     /// The run's verdict now.
@@ -208,17 +218,19 @@ impl Session {
         }
         self.collect_exited();
         self.save_live_summaries();
+        let run_id = self.recorder.run_id();
         let tree = self.sampler.tree();
         let processes = top_processes(tree.seen(), self.exited.iter().chain(tree.summaries()));
-        // The run's id is known once the store has recorded its start, so it is read last.
-        let finished = self.recorder.finish(end.clone());
-        for line in finished.unsaid {
-            eprintln!("memwarden: {line}");
+        if let Some(loss) = self.recorder.finish(end.clone()) {
+            let detail = format!("{} records were not stored: {}", loss.records, loss.reason);
+            if !self.quiet {
+                eprintln!("memwarden: {detail}");
+            }
             self.events
-                .push(Event::new(end.duration_s, kind::STORE_ERROR, line));
+                .push(Event::new(end.duration_s, kind::STORE_ERROR, detail));
         }
         self.stats
-            .report(finished.run_id, meta, Some(&end), processes, self.events)
+            .report(run_id, meta, Some(&end), processes, self.events)
     }
 }
 
