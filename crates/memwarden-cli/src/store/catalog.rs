@@ -342,10 +342,11 @@ impl RunRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn meta(label: &str) -> RunMeta {
+    /// The start of a run named `label` on this host.
+    pub(in crate::store) fn meta(label: &str) -> RunMeta {
         RunMeta {
             kind: RunKind::Run,
             label: label.into(),
@@ -365,7 +366,7 @@ mod tests {
     }
 
     /// The owner of a process that has really run and been reaped.
-    fn dead_owner() -> Owner {
+    pub(in crate::store) fn dead_owner() -> Owner {
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()

@@ -4,7 +4,7 @@
 //! [`Recorder::start`] returns at once: opening the database and recording the start happen on
 //! the thread, so a locked database, a slow or full disk or a corrupt file cannot delay the
 //! first sample, a limit or a timeout. The run's id is known once the store has answered
-//! ([`Recorder::run_id`]); until then, and for good when the store cannot be opened, it is
+//! (`Sink::run_id`); until then, and for good when the store cannot be opened, it is
 //! `None`, and the failure is handed to the sampler to say ([`Recorder::take_failure`]).
 //!
 //! Sending never blocks: records go through a channel capped at [`CHANNEL_CAPACITY`] records,
@@ -73,6 +73,20 @@ impl Shared {
     }
 }
 
+/// The runs whose memwarden died before their end, found by the writer once the store is open.
+#[derive(Clone)]
+pub struct AbandonedRuns(Arc<Shared>);
+
+impl AbandonedRuns {
+    /// The runs, once the store has been opened (`None` before, and after the first call):
+    /// their cgroups are for this run to reclaim.
+    // For the run path, which reclaims what dead runs left in their cgroups.
+    #[allow(dead_code)]
+    pub fn take(&self) -> Option<Vec<AbandonedRun>> {
+        self.0.abandoned.lock().expect("poisoned").take()
+    }
+}
+
 /// The sampler's side of the writer thread.
 pub struct Recorder {
     tx: Option<Sender<Record>>,
@@ -123,17 +137,12 @@ impl Recorder {
         }
     }
 
-    /// The id of the run being recorded, once the store has recorded its start.
-    pub fn run_id(&self) -> Option<i64> {
-        self.shared.run_id()
-    }
-
-    /// Runs whose memwarden died before their end, once the store is open (given once): their
-    /// cgroups are for this run to reclaim.
+    /// Where the runs whose memwarden died arrive once the store is open: a handle the run
+    /// path keeps while the recorder itself goes to the loop's sinks.
     // For the run path, which reclaims what dead runs left in their cgroups.
     #[allow(dead_code)]
-    pub fn take_abandoned(&self) -> Option<Vec<AbandonedRun>> {
-        self.shared.abandoned.lock().expect("poisoned").take()
+    pub fn abandoned(&self) -> AbandonedRuns {
+        AbandonedRuns(Arc::clone(&self.shared))
     }
 
     /// Queues a record without waiting.
@@ -187,7 +196,7 @@ impl Recorder {
         let unsaid = self.take_failure();
         let first = self.shared.first.lock().expect("poisoned").clone();
         let lost = self.shared.lost.load(Ordering::Relaxed);
-        match (self.run_id(), first) {
+        match (self.shared.run_id(), first) {
             // A recorded run that lost records: how many, and the first reason.
             (Some(_), Some(reason)) if lost > 0 => Some(format!(
                 "{lost} records of this run were not stored ({reason})"
@@ -400,4 +409,59 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).expect("records always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalog::tests::{dead_owner, meta};
+    use super::*;
+    use crate::record::RunEnd;
+
+    #[test]
+    fn the_recorder_opens_the_store_on_its_thread_and_finds_dead_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let dead = {
+            let mut store = Store::create(&db).unwrap();
+            let id = store.begin_run(&meta("dead"), None).unwrap();
+            let owner = dead_owner();
+            store
+                .conn
+                .execute(
+                    "UPDATE runs SET pid = ?1, pid_start_ticks = ?2 WHERE id = ?3",
+                    params![owner.pid, owner.start_ticks as i64, id],
+                )
+                .unwrap();
+            id
+        };
+        let mut recorder = Recorder::start(db.clone(), meta("new"), None);
+        let abandoned = recorder.abandoned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let found = loop {
+            if let Some(runs) = abandoned.take() {
+                break runs;
+            }
+            assert!(Instant::now() < deadline, "the store never opened");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [dead]);
+        assert!(abandoned.take().is_none(), "given once");
+        assert_eq!(recorder.run_id(), Some(dead + 1));
+        recorder.accept(&Record::End(RunEnd {
+            ended_unix_ms: 1,
+            duration_s: 1.0,
+            exit: None,
+            stopped_by: None,
+            status: 0,
+            peak_bytes: 0,
+            verdict: None,
+            samples: 0,
+        }));
+        assert_eq!(recorder.finish(), None, "nothing lost");
+        let store = Store::open_existing(&db).unwrap();
+        let rows = store
+            .runs_matching(&super::super::RunFilter::default())
+            .unwrap();
+        assert!(rows[1].end.is_some(), "the end is recorded");
+    }
 }
