@@ -381,6 +381,17 @@ pub(super) mod tests {
         owner
     }
 
+    /// Says run `id` was recorded by `owner`.
+    pub(in crate::store) fn set_owner(store: &Store, id: i64, owner: Owner) {
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET pid = ?1, pid_start_ticks = ?2 WHERE id = ?3",
+                params![owner.pid, owner.start_ticks as i64, id],
+            )
+            .unwrap();
+    }
+
     #[test]
     fn runs_without_an_end_are_running_or_abandoned_by_their_owner() {
         let dir = tempfile::tempdir().unwrap();
@@ -389,13 +400,7 @@ pub(super) mod tests {
         let cgroup = Path::new("/sys/fs/cgroup/memory/memwarden-4242");
         let dead = store.begin_run(&meta("dead"), Some(cgroup)).unwrap();
         let owner = dead_owner();
-        store
-            .conn
-            .execute(
-                "UPDATE runs SET pid = ?1, pid_start_ticks = ?2 WHERE id = ?3",
-                params![owner.pid, owner.start_ticks as i64, dead],
-            )
-            .unwrap();
+        set_owner(&store, dead, owner);
         // A live PID with another start time is another process: its memwarden is gone too.
         let reused = store.begin_run(&meta("reused"), None).unwrap();
         store

@@ -413,7 +413,7 @@ fn json(v: &impl serde::Serialize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::catalog::tests::{dead_owner, meta};
+    use super::super::catalog::tests::{dead_owner, meta, set_owner};
     use super::*;
     use crate::record::RunEnd;
 
@@ -424,14 +424,7 @@ mod tests {
         let dead = {
             let mut store = Store::create(&db).unwrap();
             let id = store.begin_run(&meta("dead"), None).unwrap();
-            let owner = dead_owner();
-            store
-                .conn
-                .execute(
-                    "UPDATE runs SET pid = ?1, pid_start_ticks = ?2 WHERE id = ?3",
-                    params![owner.pid, owner.start_ticks as i64, id],
-                )
-                .unwrap();
+            set_owner(&store, id, dead_owner());
             id
         };
         let mut recorder = Recorder::start(db.clone(), meta("new"), None);
