@@ -18,6 +18,7 @@ Examples:
   memwarden run --limit 4GiB --warn 3GiB --on-warn signal:USR1 -- python3 bot.py
                                              ask the program to clean up at 3 GiB, stop it at 4 GiB
   memwarden ls --since 1d --label nightly    recorded runs, newest last
+  memwarden prune --older-than 30d           remove the runs started over 30 days ago
   memwarden report                           the last run's report again (text)
   memwarden report --format html -o run.html one self-contained page with charts
   memwarden compare before after             a Markdown before/after table (--fail-if-worse 10)
@@ -65,8 +66,8 @@ pub enum Command {
     /// Judge recorded traces: CSV (t_seconds,bytes...), psrecord logs, mprof .dat files
     ///
     /// The same leak detector as `run` and `watch` judges each file's memory floor. A CSV trace
-    /// needs a header naming a time column in seconds (t, t_*, *time*, *elapsed*, *second*) and
-    /// value columns; the value column is --column, else the first whose name contains anon,
+    /// needs a header naming a time column (t, t_*, *time*, *elapsed*, *second*), in seconds
+    /// unless its name gives another unit (t_ms, time_us, t_min), and value columns; the value column is --column, else the first whose name contains anon,
     /// else rss, else the second column. Rows with the value 0 (a process that has exited) are
     /// skipped. psrecord's and mprof's MB are MiB, converted to bytes.
     #[command(
@@ -75,6 +76,21 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// List recorded runs
     Ls(LsArgs),
+    /// Remove recorded runs, with everything recorded with them
+    ///
+    /// Each RUN is taken as `report` takes it: an id, a label (the latest run with it), or part
+    /// of a label that picks out one label. A run still being recorded is refused. The
+    /// database file keeps its size: later runs reuse the space.
+    #[command(after_help = "Examples:\n  memwarden rm 3 7\n  memwarden rm --dry-run nightly")]
+    Rm(RmArgs),
+    /// Remove the runs started before a time: older than a duration, or before a date
+    ///
+    /// Runs still being recorded are kept. The database file keeps its size: later runs reuse
+    /// the space.
+    #[command(
+        after_help = "Examples:\n  memwarden prune --older-than 30d --dry-run\n  memwarden prune --older-than 2024-05-01 --label nightly"
+    )]
+    Prune(PruneArgs),
     /// Show a recorded run's report (the last run by default)
     Report(ReportArgs),
     /// Print Prometheus alerting rules for the metrics of --metrics
@@ -341,6 +357,35 @@ pub struct LsArgs {
     pub since: Option<i64>,
 }
 
+/// `memwarden rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The runs: ids, labels, or parts of labels
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<String>,
+
+    /// Say which runs would be removed, and remove nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+/// `memwarden prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove runs started before this: a duration back from now (30d, 12h) or a UTC date
+    /// (2024-05-01, '2024-05-01 14:30')
+    #[arg(long, required = true, value_name = "DUR|DATE", value_parser = parse_since)]
+    pub older_than: i64,
+
+    /// Only runs whose label contains TEXT (ASCII letters match either case)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Say which runs would be removed, and remove nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
 /// Output formats of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -368,11 +413,11 @@ pub enum CompareFormat {
 /// `memwarden compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The run before the change: its id, or its label (the latest run with it)
+    /// The run before the change: its id, its label (the latest run with it), or part of one
     #[arg(value_name = "RUN_A")]
     pub before: String,
 
-    /// The run after the change: its id, or its label (the latest run with it)
+    /// The run after the change: its id, its label (the latest run with it), or part of one
     #[arg(value_name = "RUN_B")]
     pub after: String,
 
@@ -392,7 +437,8 @@ pub struct CompareArgs {
 /// `memwarden report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The run: its id, its label (the latest run with it), or nothing for the last run
+    /// The run: its id, its label (the latest run with it), part of a label that picks out one
+    /// label (as `ls --label` matches), or nothing for the last run
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
 

@@ -7,6 +7,7 @@ mod judge;
 mod options;
 mod record;
 mod report;
+mod runs;
 mod sink;
 mod store;
 mod supervise;
@@ -18,12 +19,17 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ListFormat, ReportFormat};
+use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ReportFormat};
 use options::SessionOptions;
 use report::{RenderComparison, RenderRun};
 use store::Store;
 
 fn main() -> ExitCode {
+    // MEMWARDEN_DB= set but empty means unset (clap would take it for a missing value). Nothing
+    // else runs yet, so changing the environment races with no thread.
+    if std::env::var_os("MEMWARDEN_DB").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("MEMWARDEN_DB");
+    }
     let cli = Cli::parse();
     let db = cli.db.as_deref();
     let result = match &cli.command {
@@ -45,7 +51,9 @@ fn main() -> ExitCode {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
         }),
         Command::Analyze(args) => analyze(args),
-        Command::Ls(args) => ls(db, args),
+        Command::Ls(args) => runs::ls(db, args).and_then(print),
+        Command::Rm(args) => runs::rm(db, args).and_then(print),
+        Command::Prune(args) => runs::prune(db, args).and_then(print),
         Command::Report(args) => report(db, args),
         Command::Compare(args) => compare(db, args),
         Command::Rules(args) => {
@@ -123,23 +131,8 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
     Ok(status)
 }
 
-fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
-    let store = Store::open_existing(&store::path_or_default(db)?)?;
-    let filter = store::RunFilter {
-        label: args.label.clone(),
-        since_unix_ms: args.since,
-    };
-    let filtered = filter != store::RunFilter::default();
-    let runs = store.runs_matching(&filter)?;
-    let text = match args.format {
-        ListFormat::Text if runs.is_empty() && filtered => "no runs match\n".to_string(),
-        ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
-        ListFormat::Text => report::text::runs_table(&runs),
-        ListFormat::Json => {
-            let rows: Vec<serde_json::Value> = runs.iter().map(store::RunRow::to_json).collect();
-            format!("{}\n", serde_json::to_string_pretty(&rows)?)
-        }
-    };
+/// Writes a command's text to stdout: it succeeded.
+fn print(text: String) -> Result<u8> {
     write_text(None, &text)?;
     Ok(exit::OK)
 }

@@ -4,7 +4,7 @@
 use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunVerdict, StoppedBy};
+use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunState, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
 pub const SCHEMA: u32 = 1;
@@ -27,8 +27,10 @@ pub struct RunReport {
     pub kind: RunKind,
     /// Start time, RFC 3339 UTC.
     pub started_at: String,
-    /// Seconds from start to end.
+    /// Seconds from start to end (for a run without an end, to its last sample).
     pub duration_s: f64,
+    /// `ended`, `running`, `memwarden-died` (no end, its memwarden is gone) or `unknown`.
+    pub state: RunState,
     /// Samples taken.
     pub samples: u64,
     /// Sampling interval, seconds.
@@ -302,7 +304,9 @@ impl RunStats {
             command: meta.command.clone(),
             kind: meta.kind,
             started_at: meta.started_at.clone(),
-            duration_s: end.map_or(0.0, |e| e.duration_s),
+            duration_s: end.map_or_else(|| self.last.map_or(0.0, |s| s.t), |e| e.duration_s),
+            // A live session has ended by the time it reports; a stored run says its own.
+            state: RunState::Ended,
             // A stored run knows how many samples it took even after old rows were folded.
             samples: end.map_or(self.samples, |e| e.samples.max(self.samples)),
             interval_s: meta.interval_s,

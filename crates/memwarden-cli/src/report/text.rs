@@ -12,7 +12,7 @@ use super::sparkline::sparkline;
 use super::timeline::{Series, Timeline};
 use super::verdict::{self, NOT_JUDGED};
 use super::{RenderComparison, RenderRun, Run};
-use crate::record::{EventKind, RunKind, RunVerdict};
+use crate::record::{EventKind, RunKind, RunState, RunVerdict};
 use crate::store::RunRow;
 use memwarden::detect::VerdictKind;
 
@@ -90,6 +90,12 @@ impl RenderComparison for Text {
 
 /// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
 pub fn ending(report: &RunReport) -> String {
+    match report.state {
+        RunState::Running => return "is still running".into(),
+        RunState::MemwardenDied => return "has no end: memwarden died while recording it".into(),
+        RunState::Unknown => return "has no recorded end".into(),
+        RunState::Ended => {}
+    }
     let by = report
         .stopped_by
         .map(|s| format!(", stopped by memwarden ({s})"))
@@ -119,6 +125,13 @@ pub fn ended_after(report: &RunReport) -> String {
     } else {
         "after"
     };
+    if report.state != RunState::Ended {
+        return format!(
+            "{} ({} recorded)",
+            ending(report),
+            format_seconds(report.duration_s)
+        );
+    }
     format!(
         "{} {when} {}",
         ending(report),
@@ -211,7 +224,13 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
     );
     let _ = writeln!(
         out,
-        "  lasted   {} · {} samples, interval {}",
+        "  {:<9}{} · {} samples, interval {}",
+        // A run without an end lasted at least what was recorded of it.
+        if report.state == RunState::Ended {
+            "lasted"
+        } else {
+            "recorded"
+        },
         format_seconds(report.duration_s),
         report.samples,
         format_seconds(report.interval_s)
@@ -311,7 +330,7 @@ pub fn runs_table(rows: &[RunRow]) -> String {
             .and_then(|e| e.verdict.as_ref())
             .map_or_else(|| "-".into(), |v| v.kind.to_string());
         let exit = match end {
-            None => "running?".to_string(),
+            None => r.state.describe().to_string(),
             Some(e) => match (e.exit, e.stopped_by) {
                 (_, Some(by)) => format!("{} ({by})", e.status),
                 (Some(x), None) if x.signal.is_some() => {

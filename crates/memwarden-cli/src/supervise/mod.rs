@@ -21,6 +21,7 @@ mod source;
 pub mod stop;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -42,7 +43,7 @@ use crate::sink::console::Console;
 use crate::sink::metrics::server::Endpoint;
 use crate::sink::metrics::{Exporter, Served, TreeLabels};
 use crate::sink::Sinks;
-use crate::store::{writer::Recorder, Store};
+use crate::store::writer::Recorder;
 use actor::{Actor, ActorSetup, Roots};
 use guard::{GuardSetup, Guarding};
 use monitor::{Ending, Monitor, OnSignal, Parts, Until};
@@ -102,25 +103,16 @@ pub struct Afterwards {
     pub keep_leftovers: bool,
 }
 
-/// Opens the store and records the run's start; a failure is said (quiet or not: a run that is
-/// not recorded is always said) and the run goes on unrecorded.
-fn open_recorder(opts: &SessionOptions, meta: &RunMeta) -> (Recorder, Option<String>) {
-    let opened = Store::create(&opts.db).and_then(|mut store| {
-        let id = store
-            .begin_run(meta)
-            .context("cannot record the run's start")?;
-        Ok((store, id))
-    });
-    match opened {
-        Ok((store, id)) => {
-            let path = store.path().display().to_string();
-            (Recorder::start(store, id), Some(path))
-        }
-        Err(e) => {
-            eprintln!("memwarden: this run will not be recorded: {e:#}; monitoring goes on");
-            (Recorder::disabled(), None)
-        }
-    }
+/// Starts recording the run. The store is opened, and the run's start recorded, on the
+/// writer's thread: nothing here waits on it, and a failure is said by the loop (quiet or not:
+/// a run that is not recorded is always said) while the run goes on.
+fn open_recorder(opts: &SessionOptions, meta: &RunMeta, cgroup: Option<&Path>) -> Recorder {
+    Recorder::start(opts.db.clone(), meta.clone(), cgroup.map(Path::to_path_buf))
+}
+
+/// Where the run is stored, once the store has recorded it.
+fn stored_in(opts: &SessionOptions, report: &RunReport) -> Option<String> {
+    report.run_id.map(|_| opts.db.display().to_string())
 }
 
 fn meta(
@@ -326,7 +318,7 @@ pub fn run(
         mem_total,
     );
     guarding.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, placement.as_ref().map(|p| p.dir()));
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -412,9 +404,9 @@ pub fn run(
         samples: 0,
     });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
         gate,
     })
 }
@@ -507,7 +499,7 @@ pub fn watch(
         mem_total,
     );
     guarding.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, None);
     let actor = Actor::new(ActorSetup {
         on_warn: opts.guard.on_warn.clone(),
         on_leak: opts.guard.on_leak.clone(),
@@ -567,9 +559,9 @@ pub fn watch(
         samples: 0,
     });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
         gate: None,
     })
 }
