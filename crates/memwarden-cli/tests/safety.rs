@@ -215,3 +215,63 @@ fn leftovers_are_stopped_by_default_or_kept_when_asked() {
     unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
     assert!(kept, "--keep-leftovers left it running");
 }
+
+/// Daemonizes a child (its stdio on /dev/null) that lives a minute, then sleeps itself.
+const DAEMON_THEN_SLEEP: &str = r#"
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        open("daemon.pid.tmp", "w").write(str(os.getpid()))
+        os.rename("daemon.pid.tmp", "daemon.pid")
+        time.sleep(60)
+        os._exit(0)
+    os._exit(0)
+time.sleep(60)
+"#;
+
+#[test]
+fn a_run_whose_memwarden_died_is_said_so_and_the_next_run_reclaims_its_cgroup() {
+    if !is_root() || expected_cgroup_mode() == "process-tree" {
+        eprintln!("skipped: a run's own cgroup needs root and a memory controller");
+        return;
+    }
+    let lab = Lab::new();
+    lab.script("d.py", DAEMON_THEN_SLEEP);
+    let mut memwarden = lab.memwarden();
+    memwarden
+        .args(["run", "-q", "--interval", "100ms", "--", &python(), "d.py"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut dying = memwarden.spawn().unwrap();
+    let daemon = read_pid(&lab.path("daemon.pid"));
+    let started = wait_for("the run's start event", Duration::from_secs(20), || {
+        let r = stdout_json(&lab.run(&["report", "--format", "json"]));
+        let start = events_of(&r, "start").into_iter().next()?;
+        Some(start)
+    });
+    let dir = started
+        .split(" in ")
+        .nth(1)
+        .expect("the start event names the run's cgroup")
+        .to_string();
+    dying.kill().unwrap();
+    dying.wait().unwrap();
+    assert!(alive(daemon), "the daemon outlived its memwarden");
+    let ls = stdout_json(&lab.run(&["ls", "--format", "json"]));
+    assert_eq!(ls[0]["state"], "memwarden-died", "{ls}");
+
+    let out = lab.run(&["run", "--", "true"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("whose memwarden died, left 1 process"),
+        "{err}"
+    );
+    assert!(err.contains("removed the cgroup"), "{err}");
+    assert!(!alive(daemon), "reclaimed");
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} removed");
+}

@@ -79,8 +79,6 @@ pub struct AbandonedRuns(Arc<Shared>);
 impl AbandonedRuns {
     /// The runs, once the store has been opened (`None` before, and after the first call):
     /// their cgroups are for this run to reclaim.
-    // For the run path, which reclaims what dead runs left in their cgroups.
-    #[allow(dead_code)]
     pub fn take(&self) -> Option<Vec<AbandonedRun>> {
         self.0.abandoned.lock().expect("poisoned").take()
     }
@@ -138,8 +136,6 @@ impl Recorder {
 
     /// Where the runs whose memwarden died arrive once the store is open: a handle the run
     /// path keeps while the recorder itself goes to the loop's sinks.
-    // For the run path, which reclaims what dead runs left in their cgroups.
-    #[allow(dead_code)]
     pub fn abandoned(&self) -> AbandonedRuns {
         AbandonedRuns(Arc::clone(&self.shared))
     }

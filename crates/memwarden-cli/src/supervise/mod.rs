@@ -16,6 +16,7 @@ mod monitor;
 pub mod placement;
 mod policy;
 mod protect;
+mod reclaim;
 pub mod signals;
 mod source;
 pub mod stop;
@@ -174,6 +175,7 @@ fn parts(
     recorder: Recorder,
     metrics: Option<Served>,
     limit: Option<u64>,
+    reclaim: Option<reclaim::Reclaim>,
 ) -> Parts {
     let mut sinks = Sinks::default();
     sinks.push(Box::new(recorder));
@@ -193,6 +195,7 @@ fn parts(
         interval: opts.interval,
         grace: opts.grace,
         limit,
+        reclaim,
     }
 }
 
@@ -319,6 +322,9 @@ pub fn run(
     );
     guarding.annotate(&mut meta.options);
     let recorder = open_recorder(opts, &meta, placement.as_ref().map(|p| p.dir()));
+    // Runs whose memwarden died may have left survivors in their cgroups: reclaimed beside
+    // this one, once the store is open.
+    let reclaim = reclaim::Reclaim::start(recorder.abandoned(), opts.grace);
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -336,7 +342,15 @@ pub fn run(
         warn_bytes: guarding.rules.warn,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, metrics, limit);
+    let parts = parts(
+        opts,
+        &guarding,
+        actor,
+        recorder,
+        metrics,
+        limit,
+        Some(reclaim),
+    );
     let notes = std::mem::take(&mut guarding.notes);
     let source = TreeSource::new(sampler, placement, guarding.kernel);
     let mut monitor = Monitor::new(source, parts);
@@ -513,7 +527,7 @@ pub fn watch(
         warn_bytes: guarding.rules.warn,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, metrics, limit);
+    let parts = parts(opts, &guarding, actor, recorder, metrics, limit, None);
     let notes = std::mem::take(&mut guarding.notes);
     let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();

@@ -13,6 +13,7 @@ use memwarden::units::format_bytes;
 
 use super::actor::{Actor, Trigger};
 use super::policy::{Decision, Policy, Reading, StopOrder, Trend};
+use super::reclaim::Reclaim;
 use super::signals::Wake;
 use super::source::Source;
 use super::stop::StopPlan;
@@ -99,6 +100,8 @@ pub struct Parts {
     pub grace: Duration,
     /// The tightest known cap on the tree's memory, for time-to-limit.
     pub limit: Option<u64>,
+    /// What a dead memwarden left, being reclaimed beside the run (`run` only).
+    pub reclaim: Option<Reclaim>,
 }
 
 /// A session of sampling: the loop and everything it keeps.
@@ -117,6 +120,7 @@ pub struct Monitor<S: Source> {
     interval: Duration,
     grace: Duration,
     limit: Option<u64>,
+    reclaim: Option<Reclaim>,
     timeout_at: Option<Instant>,
     command_ended: bool,
     stops: Stops,
@@ -148,6 +152,7 @@ impl<S: Source> Monitor<S> {
             interval: parts.interval,
             grace: parts.grace,
             limit: parts.limit,
+            reclaim: parts.reclaim,
             timeout_at,
             command_ended: false,
             stops: Stops::default(),
@@ -270,6 +275,10 @@ impl<S: Source> Monitor<S> {
     }
 
     fn record(&mut self, sample: Sample) {
+        let reclaimed = self.reclaim.as_ref().map(Reclaim::notes);
+        for (kind, detail) in reclaimed.into_iter().flatten() {
+            self.say(kind, detail);
+        }
         self.last_recorded_t = sample.t;
         self.stats.push(&sample);
         self.sinks.accept(&Record::Sample(sample));
@@ -603,6 +612,10 @@ impl<S: Source> Monitor<S> {
     ) -> RunReport {
         for detail in self.actor.finish(wake) {
             self.event(EventKind::Hook, detail);
+        }
+        let reclaimed = self.reclaim.as_mut().map(Reclaim::finish);
+        for (kind, detail) in reclaimed.into_iter().flatten() {
+            self.say(kind, detail);
         }
         if let Some((peak, limit)) = self.src.kernel_peak() {
             self.event(

@@ -147,6 +147,7 @@ fn harness(src: Scripted, rules: Rules, on_warn: Vec<Action>, on_leak: Vec<Actio
             interval: Duration::from_millis(1),
             grace: Duration::ZERO,
             limit: rules.limit.map(|(b, _)| b),
+            reclaim: None,
         },
     );
     Harness { monitor, wake, rx }
