@@ -132,7 +132,7 @@ fn config(unit: &str, knobs: Option<&Bound<'_, PyDict>>) -> PyResult<DetectorCon
             "max_buckets" => c.max_buckets = (number()? as usize).max(4),
             _ => {
                 return Err(PyTypeError::new_err(format!(
-                    "Detector() got an unexpected keyword argument {key:?}"
+                    "Detector() got an unexpected keyword argument '{key}'"
                 )))
             }
         }

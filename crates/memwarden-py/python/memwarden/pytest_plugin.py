@@ -333,10 +333,11 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     try:
         limit = parse_size(marker.kwargs["limit"])
         interval = parse_duration(marker.kwargs.get("interval", DEFAULT_LIMIT_INTERVAL))
-    except (KeyError, ValueError, TypeError) as e:
-        raise pytest.UsageError(
-            f"{item.nodeid}: memwarden(limit=SIZE, interval=DURATION): {e!r}"
-        ) from None
+    except KeyError:
+        pytest.fail("memwarden(limit=SIZE, interval=DURATION): limit is required, e.g. "
+                    "@pytest.mark.memwarden(limit=\"256MiB\")", pytrace=False)
+    except (ValueError, TypeError) as e:
+        pytest.fail(f"memwarden(limit=SIZE, interval=DURATION): {e}", pytrace=False)
     start = anon_bytes()
     watchdog = Watchdog(interval=interval).start()
     try:
