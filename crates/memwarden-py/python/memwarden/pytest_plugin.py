@@ -210,7 +210,6 @@ def _settle() -> None:
     for cleanup in getattr(typing, "_cleanups", ()):
         cleanup()
     gc.collect()
-    gc.collect()
     trim()
 
 
@@ -279,7 +278,8 @@ def _repeat(item: pytest.Item, plan: _Plan) -> Tuple[list, list, Optional[_Findi
     reports: list = []
     caught: list = []
     done = 0
-    meter.measure(0)
+    if plan.warmups == 0:
+        meter.measure(0)
     for i in range(total):
         start = time.perf_counter()
         reports = caught = []  # the previous run's go before this one is measured
@@ -291,7 +291,8 @@ def _repeat(item: pytest.Item, plan: _Plan) -> Tuple[list, list, Optional[_Findi
         done = i + 1
         if not all(r.passed for r in reports) or any(hasattr(r, "wasxfail") for r in reports):
             break
-        meter.measure(done)
+        if done >= plan.warmups:  # the last warm-up run is the first counted run's baseline
+            meter.measure(done)
     runs = sorted(meter.seconds[:done])
     extra = sum(runs) - runs[len(runs) // 2] if runs else 0.0
     finding = None

@@ -11,7 +11,10 @@ static void *kept = NULL;
 
 static PyObject *keep(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n < 0 && PyErr_Occurred()) return NULL;
+    if (n <= 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be above 0");
+        return NULL;
+    }
     char *p = malloc((size_t)n);
     if (!p) return PyErr_NoMemory();
     memset(p, 1, (size_t)n);
@@ -24,7 +27,10 @@ static PyObject *keep(PyObject *self, PyObject *arg) {
 
 static PyObject *churn(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n < 0 && PyErr_Occurred()) return NULL;
+    if (n <= 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be above 0");
+        return NULL;
+    }
     char *p = malloc((size_t)n);
     if (!p) return PyErr_NoMemory();
     memset(p, 1, (size_t)n);
