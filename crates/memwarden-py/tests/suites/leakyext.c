@@ -6,18 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* mallocs and writes n bytes (n from a Python int above 0); NULL with an exception set. */
+static char *written(PyObject *arg, Py_ssize_t *n) {
+    *n = PyLong_AsSsize_t(arg);
+    if (*n <= 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be above 0");
+        return NULL;
+    }
+    char *p = malloc((size_t)*n);
+    if (!p) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memset(p, 1, (size_t)*n);
+    return p;
+}
+
 /* The kept buffers are chained, so the compiler cannot drop an allocation nobody reads. */
 static void *kept = NULL;
 
 static PyObject *keep(PyObject *self, PyObject *arg) {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n <= 0) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be above 0");
-        return NULL;
-    }
-    char *p = malloc((size_t)n);
-    if (!p) return PyErr_NoMemory();
-    memset(p, 1, (size_t)n);
+    Py_ssize_t n;
+    char *p = written(arg, &n);
+    if (!p) return NULL;
     if ((size_t)n >= sizeof(void *)) {
         *(void **)p = kept;
         kept = p;
@@ -26,14 +37,9 @@ static PyObject *keep(PyObject *self, PyObject *arg) {
 }
 
 static PyObject *churn(PyObject *self, PyObject *arg) {
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n <= 0) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be above 0");
-        return NULL;
-    }
-    char *p = malloc((size_t)n);
-    if (!p) return PyErr_NoMemory();
-    memset(p, 1, (size_t)n);
+    Py_ssize_t n;
+    char *p = written(arg, &n);
+    if (!p) return NULL;
     /* Read back through a volatile pointer: the writes must happen before the free. */
     volatile char *v = p;
     if (v[n - 1] != 1) abort();
