@@ -63,7 +63,28 @@ def test_without_the_option_only_marked_tests_are_checked(pytester):
 @pytest.mark.parametrize(
     "args, runs", [((), 9), (("--memwarden-runs", "2:3"), 5), (("--memwarden-runs=0:2",), 2)]
 )
-def test_each_test_runs_warmup_plus_counted_times(pytester, args, runs):
+def test_a_leaking_test_runs_warmup_plus_counted_times(pytester, args, runs):
+    count = pytester.path / "count"
+    pytester.makepyfile(
+        f"""
+        KEPT = []
+
+        def test_counted():
+            KEPT.append(object())
+            with open({str(count)!r}, "a") as f:
+                f.write("x")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--memwarden-leaks", *args)
+    result.assert_outcomes(failed=1)
+    assert count.read_text() == "x" * runs
+
+
+@pytest.mark.parametrize(
+    "args, runs", [((), 6), (("--memwarden-runs", "2:3"), 3)]
+)
+def test_a_test_that_keeps_nothing_stops_after_its_first_counted_run(pytester, args, runs):
+    # Nothing grew on that run, so nothing can grow on every counted run: the verdict is known.
     count = pytester.path / "count"
     pytester.makepyfile(
         f"""
@@ -90,7 +111,7 @@ def test_marker_arguments_override_the_defaults(pytester):
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    assert count.read_text() == "xxx"
+    assert count.read_text() == "xx"  # one warm-up, one counted run that kept nothing
 
 
 def test_a_failing_test_runs_once_and_fails_as_itself(pytester):
@@ -141,7 +162,8 @@ def test_module_fixtures_are_set_up_and_torn_down_once(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--memwarden-leaks",
                                            "--memwarden-runs=1:2")
     result.assert_outcomes(passed=2)
-    assert log.read_text().split() == ["setup", "f", "f", "f", "teardown"]
+    # test_one: a warm-up and a counted run; test_two shares the module fixture.
+    assert log.read_text().split() == ["setup", "f", "f", "teardown"]
 
 
 def test_a_teardown_error_of_a_module_fixture_is_reported(pytester):

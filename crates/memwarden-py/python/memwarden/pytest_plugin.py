@@ -12,7 +12,8 @@ freed heap returned to the OS) it measures
   by C code, which allocates outside the interpreter's blocks.
 
 A test fails only when a resource grew on *every* counted run — CPython's rule, which lets a
-cache fill, a collection happen late or an arena get reused without a false failure. Memory
+cache fill, a collection happen late or an arena get reused without a false failure; so the
+runs stop at the first counted run that leaves every resource where it was. Memory
 must also have grown by at least ``--memwarden-min-memory`` (default 64 KiB) on each counted
 run: below that, pages come and go with the allocator's bookkeeping. The failure says what
 grew by how much on each run; the session ends with a summary of the tests that leak and of
@@ -265,8 +266,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) 
 
 def _repeat(item: pytest.Item, plan: _Plan) -> Tuple[list, list, Optional[_Finding], float]:
     """Runs the test up to warm-up + counted times, keeping the fixtures of its module and
-    session between runs; stops early when a run does not pass. Returns the last run's
-    reports and warnings, the leak found (if any) and the extra time the repetitions took."""
+    session between runs. Stops early when a run does not pass, and as soon as a counted run
+    leaves every resource where it was: the test can no longer have grown on every counted
+    run, so the verdict is the one all the runs would give. Returns the last run's reports
+    and warnings, the leak found (if any) and the extra time the repetitions took."""
     total = plan.warmups + plan.runs
     meter = _Meter(total)
     # Sections (captured output) and user properties accumulate on the item run after run;
@@ -278,21 +281,34 @@ def _repeat(item: pytest.Item, plan: _Plan) -> Tuple[list, list, Optional[_Findi
     reports: list = []
     caught: list = []
     done = 0
-    if plan.warmups == 0:
-        meter.measure(0)
-    for i in range(total):
-        start = time.perf_counter()
-        reports = caught = []  # the previous run's go before this one is measured
-        with warnings.catch_warnings(record=True) as caught:
-            reports = runtestprotocol(item, log=False, nextitem=keep)  # type: ignore[arg-type]
-        meter.seconds[i] = time.perf_counter() - start
-        del item._report_sections[sections:], item.user_properties[properties:]
-        finalizers.trim(first_run=i == 0)
-        done = i + 1
-        if not all(r.passed for r in reports) or any(hasattr(r, "wasxfail") for r in reports):
-            break
-        if done >= plan.warmups:  # the last warm-up run is the first counted run's baseline
-            meter.measure(done)
+    # What exists before the test (pytest, the modules, earlier tests) is set aside from the
+    # collector meanwhile: each measurement's collection then walks only what the test made.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    try:
+        if plan.warmups == 0:
+            meter.measure(0)
+        for i in range(total):
+            start = time.perf_counter()
+            reports = caught = []  # the previous run's go before this one is measured
+            with warnings.catch_warnings(record=True) as caught:
+                reports = runtestprotocol(item, log=False, nextitem=keep)  # type: ignore[arg-type]
+            meter.seconds[i] = time.perf_counter() - start
+            del item._report_sections[sections:], item.user_properties[properties:]
+            finalizers.trim(first_run=i == 0)
+            done = i + 1
+            if not all(r.passed for r in reports) or any(hasattr(r, "wasxfail") for r in reports):
+                break
+            if done >= plan.warmups:  # the last warm-up run is the first counted run's baseline
+                meter.measure(done)
+            if done > plan.warmups and not _leaks(meter.growth(plan.warmups + 1, done),
+                                                   plan.min_memory):
+                break
+    finally:
+        if freeze:
+            gc.unfreeze()
     runs = sorted(meter.seconds[:done])
     extra = sum(runs) - runs[len(runs) // 2] if runs else 0.0
     finding = None
