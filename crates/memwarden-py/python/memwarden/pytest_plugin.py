@@ -281,11 +281,11 @@ def _repeat(item: pytest.Item, plan: _Plan) -> Tuple[list, list, Optional[_Findi
     reports: list = []
     caught: list = []
     done = 0
-    # What exists before the test (pytest, the modules, earlier tests) is set aside from the
-    # collector meanwhile: each measurement's collection then walks only what the test made.
+    # What exists before the test (pytest, the modules, earlier tests; garbage too, which then
+    # stays put) is set aside from the collector meanwhile: each measurement's collection
+    # walks only what the test made.
     freeze = gc.get_freeze_count() == 0
     if freeze:
-        gc.collect()
         gc.freeze()
     try:
         if plan.warmups == 0:
