@@ -55,9 +55,9 @@ DEFAULT_LIMIT_INTERVAL = "1ms"
 SLOWEST_SHOWN = 5
 
 RESOURCES = ("blocks", "fds", "threads", "memory")
-_UNITS = {"blocks": "blocks", "fds": "fds", "threads": "threads"}
 
 _state_key = pytest.StashKey["_Session"]()
+_base_plan_key = pytest.StashKey["_Plan"]()
 
 
 @dataclass
@@ -146,9 +146,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_base_plan_key] = plan
 
 
-_base_plan_key = pytest.StashKey[_Plan]()
-
-
 def _parse_runs(text: str) -> Tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", str(text))
     if not m:
@@ -224,7 +221,7 @@ def _describe(resource: str, growth: List[int]) -> str:
     if resource == "memory":
         each = ", ".join("+" + format_bytes(d) for d in growth)
         return f"anonymous memory {each}"
-    return f"{_UNITS[resource]} " + ", ".join(f"+{d}" for d in growth)
+    return f"{resource} " + ", ".join(f"+{d}" for d in growth)
 
 
 @pytest.hookimpl(tryfirst=True)
