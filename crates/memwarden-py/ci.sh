@@ -9,7 +9,8 @@
 #
 # Needs Rust (cargo) and python3; on Debian, as root, it installs python3-venv and python3-dev
 # (the C extension the tests build needs Python.h) when they are missing.
-# MEMWARDEN_PY_VENV overrides where the environment lives (default target/memwarden-py/venv).
+# MEMWARDEN_PY_VENV overrides where the environment lives (default target/memwarden-py/venv);
+# PYTHON, the interpreter it is made from (default python3).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,11 +42,12 @@ apt_install() {
     fi
 }
 
+python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv" >>"$log" 2>&1 || {
+    "$python" -m venv "$venv" >>"$log" 2>&1 || {
         apt_install python3-venv
         rm -rf "$venv"
-        quiet python3 -m venv "$venv"
+        quiet "$python" -m venv "$venv"
     }
 fi
 py=$venv/bin/python
