@@ -10,10 +10,10 @@
 #
 #   bench/pytest.sh [--repeats N] [--watch-seconds S]
 #
-# Needs what crates/memwarden-py/ci.sh needs (Rust, python3); installs pytest-memray into the
-# package's environment (target/memwarden-py/venv).
+# Needs what crates/memwarden-py/ci.sh needs (Rust, python3); builds the package into an
+# environment of its own (target/memwarden-py/bench-venv), with pytest-memray beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py=$(crates/memwarden-py/ci.sh --install)
+py=$(MEMWARDEN_PY_VENV=$PWD/target/memwarden-py/bench-venv crates/memwarden-py/ci.sh --install)
 "$py" -m pip install -q --disable-pip-version-check 'pytest-memray>=1.7'
 exec "$py" bench/pytest_bench.py "$@"
