@@ -241,7 +241,7 @@ pub struct PyAnalysis {
     samples: usize,
     /// Rows skipped because their value was 0 (the process had exited).
     #[pyo3(get)]
-    zero_rows: usize,
+    zero_rows: u64,
     /// Seconds from the first to the last sample.
     #[pyo3(get)]
     duration_s: f64,
