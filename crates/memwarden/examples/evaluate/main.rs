@@ -69,6 +69,7 @@ struct Args {
     verbose: bool,
     verbose_all: bool,
     quick: bool,
+    tune: bool,
     knobs: Vec<(String, f64)>,
     show: Option<PathBuf>,
     dump: Option<PathBuf>,
@@ -81,6 +82,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
         verbose: false,
         verbose_all: false,
         quick: false,
+        tune: false,
         knobs: Vec::new(),
         show: None,
         dump: None,
@@ -92,6 +94,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
             "-v" | "--verbose" => a.verbose = true,
             "-vv" => (a.verbose, a.verbose_all) = (true, true),
             "--quick" => a.quick = true,
+            "--tune" => a.tune = true,
             "--dump" => a.dump = Some(PathBuf::from(it.next().expect("--dump DIR"))),
             "--show" => a.show = Some(PathBuf::from(it.next().expect("--show FILE"))),
             "--set" => {
@@ -120,8 +123,7 @@ fn set_knob(config: &mut DetectorConfig, knob: &str, v: f64) {
         "warmup_s" => config.warmup_s = v,
         "warmup_fraction" => config.warmup_fraction = v,
         "min_span_s" => config.min_span_s = v,
-        "fast_span_s" => config.fast_span_s = v,
-        "fast_growth" => config.fast_growth = v,
+        "first_look_s" => config.first_look_s = v,
         "min_points" => config.min_points = v as usize,
         "min_rate_per_s" => config.min_rate_per_s = v,
         "min_relative_rate_per_h" => config.min_relative_rate_per_h = v,
@@ -152,11 +154,22 @@ fn main() {
         corpus::dump_corpus(dir, &corpus);
         return;
     }
-    corpus.extend(corpus::load_shared(
-        &manifest.join("../../../shared/traces"),
+    let root = manifest.join("../..");
+    corpus.extend(corpus::load_dir(
+        &root.join("bench/corpus/real"),
+        "real",
+        &[60.0, 120.0],
+        1,
     ));
+    let scenarios = root.join("scenarios/traces");
+    corpus.extend(corpus::load_dir(&scenarios, "scenario", &[], 1));
+    corpus.extend(corpus::load_dir(&scenarios, "scenario", &[], 5));
     for d in &args.dirs {
-        corpus.extend(corpus::load_dir(d));
+        corpus.extend(corpus::load_dir(d, "real", &[], 1));
+    }
+    if args.tune {
+        tune_summary(&corpus, &config);
+        return;
     }
 
     let started = Instant::now();
@@ -224,8 +237,8 @@ fn main() {
                     t.name,
                     t.leak_start,
                     others.join(" "),
-                    f.kind.as_str(),
-                    f.reason
+                    f.final_kind.as_str(),
+                    f.final_reason
                 );
             }
         }
@@ -292,6 +305,11 @@ fn show_trace(path: &Path, config: &DetectorConfig) {
     for (t, v) in d.floor() {
         println!("floor {t:8.1} {}", memwarden::units::format_bytes_f(v));
     }
+    let v = d.final_verdict(None);
+    println!(
+        "final: {} {:?} {:?}: {}",
+        v.kind, v.detected_at_s, v.revised_at_s, v.reason
+    );
 }
 
 /// Pushes per second through one detector, for a noisy rising sawtooth sampled at `interval`
@@ -335,4 +353,79 @@ fn corpus_throughput(corpus: &[Labeled], config: &DetectorConfig) -> f64 {
         best = best.max(samples as f64 / start.elapsed().as_secs_f64());
     }
     best
+}
+
+/// The figures the knobs are tuned on, on stderr: the final verdict's wrong calls and misses,
+/// the live verdict's wrong calls and latency.
+fn tune_summary(corpus: &[Labeled], config: &DetectorConfig) {
+    let (live, judged) = scoring::run_detector(corpus, config);
+    let f = scoring::final_stats(corpus, &judged, |_| true);
+    eprintln!(
+        "final: accuracy {:.1}% wrong {} misses {} hits {} either {}",
+        100.0 * f.accuracy(),
+        f.wrong,
+        f.misses,
+        f.hits,
+        f.either
+    );
+    for len in [60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0] {
+        let s = scoring::final_stats(corpus, &judged, |t| {
+            t.group != "real"
+                && t.group != "scenario"
+                && (t.duration - len).abs() < 1.0
+                && in_target(t, config)
+        });
+        eprintln!(
+            "  {len:>5}s rise>=4 noise: recall {:.1}% ({} of {})",
+            100.0 * s.recall(),
+            s.hits,
+            s.hits + s.misses
+        );
+    }
+    let s = scoring::stats(corpus, &live.calls, |_| true);
+    let fast = scoring::stats(corpus, &live.calls, |t| {
+        t.rate >= 16.0 * 1024.0 * 1024.0 / 60.0
+    });
+    eprintln!(
+        "live: wrong {} (premature {}) hits {} latency median {} p90 {}; fast: median {} p90 {}",
+        s.wrong_calls(),
+        s.premature,
+        s.hits,
+        report::opt(s.median()),
+        report::opt(s.p90()),
+        report::opt(fast.median()),
+        report::opt(fast.p90()),
+    );
+    for (t, (j, call)) in corpus.iter().zip(judged.iter().zip(&live.calls)) {
+        let fo = scoring::final_outcome(t, j.final_kind);
+        let lo = outcome(t, *call);
+        let scenario = t.group == "scenario" || t.group == "real";
+        if scenario
+            || matches!(fo, scoring::FinalOutcome::Wrong)
+            || matches!(lo, Outcome::FalseAlarm | Outcome::Premature)
+            || (matches!(fo, scoring::FinalOutcome::Miss) && in_target(t, config))
+        {
+            eprintln!(
+                "{fo:?}/{lo:?} {} [leak {} from {:.0}] final {}: {} | live {} at {:?}",
+                t.name,
+                t.leak,
+                t.leak_start,
+                j.final_kind,
+                j.final_reason,
+                j.live_kind,
+                call.map(|c| c.round())
+            );
+        }
+    }
+}
+
+/// Whether a leak is one the final verdict must call: it raised the floor by at least four
+/// times the noise's standard deviation, at no less than the minimum rate, and a sawtooth over
+/// it has at least `min_points` teeth in the judged run (its floor is seen only at their
+/// bottoms).
+fn in_target(t: &Labeled, config: &DetectorConfig) -> bool {
+    t.final_leak == Some(true)
+        && t.rise >= 4.0 * t.noise.max(t.settling)
+        && t.rate >= config.min_rate_per_s
+        && (t.period == 0.0 || 0.8 * t.duration / t.period >= config.min_points as f64)
 }

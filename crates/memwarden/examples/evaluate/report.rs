@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use memwarden::detect::DetectorConfig;
 
-use crate::scoring::{paired, quantile, seconds, stats, Final, Method, Paired, Stats, Sweep};
+use crate::scoring::{paired, quantile, seconds, stats, Judged, Method, Paired, Stats, Sweep};
 use crate::synth::{Labeled, RATES};
 
 /// Everything the report is made of.
@@ -14,7 +14,7 @@ pub struct Eval<'a> {
     pub synthetic: usize,
     pub config: &'a DetectorConfig,
     pub detector: Method,
-    pub finals: Vec<Final>,
+    pub finals: Vec<Judged>,
     /// S4's rule and least squares as specified, then each tuned to the detector's false-alarm
     /// count (when some candidate got there).
     pub baselines: Vec<Method>,
@@ -30,7 +30,7 @@ fn pct(n: usize, of: usize) -> String {
     format!("{:.0}%", 100.0 * n as f64 / of.max(1) as f64)
 }
 
-fn opt(v: Option<f64>) -> String {
+pub fn opt(v: Option<f64>) -> String {
     v.map_or("–".to_string(), seconds)
 }
 
@@ -100,8 +100,8 @@ impl Eval<'_> {
             c.warmup_s,
             c.warmup_fraction * 100.0,
             c.min_span_s,
-            c.fast_span_s,
-            c.fast_growth,
+            c.first_look_s,
+            1.0,
         );
         md
     }
@@ -260,8 +260,8 @@ impl Eval<'_> {
              bounded, and a window needs {} of them: about an eighth of the run's age).\n",
             c.min_span_s,
             (c.warmup_s.max(c.min_span_s / (1.0 - c.warmup_fraction))).round(),
-            c.fast_span_s,
-            c.fast_growth,
+            c.first_look_s,
+            1.0,
             c.min_points,
         );
     }
@@ -377,7 +377,7 @@ impl Eval<'_> {
             }
             let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
             for &i in list {
-                *kinds.entry(self.finals[i].kind.as_str()).or_default() += 1;
+                *kinds.entry(self.finals[i].final_kind.as_str()).or_default() += 1;
             }
             let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
             let _ = writeln!(md, " {} |", kinds.join(", "));
@@ -449,7 +449,7 @@ impl Eval<'_> {
                 "| {} | {} | {}{} |",
                 t.name,
                 if t.leak { "leak" } else { "no leak" },
-                self.finals[i].kind.as_str(),
+                self.finals[i].final_kind.as_str(),
                 self.detector.calls[i].map_or(String::new(), |c| format!(" at {}", seconds(c)))
             );
             for b in &self.baselines {
@@ -459,7 +459,7 @@ impl Eval<'_> {
                     b.calls[i].map_or("–".to_string(), |c| format!("leak at {}", seconds(c)))
                 );
             }
-            let _ = writeln!(md, " {} |", self.finals[i].reason.replace('|', "/"));
+            let _ = writeln!(md, " {} |", self.finals[i].final_reason.replace('|', "/"));
         }
         let _ = writeln!(md);
     }

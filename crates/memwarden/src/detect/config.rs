@@ -18,28 +18,16 @@ pub struct DetectorConfig {
     /// Default 0.2: a run judged at 10 minutes ignores its first two, so a slow start-up
     /// (a JIT warming, a pool growing to size) is not taken for a trend.
     pub warmup_fraction: f64,
-    /// Seconds of steady rise after warm-up before it is called a leak (unless it is fast:
-    /// `fast_growth`). Default 150 s, so such a leak is called about 190 s into a run at
-    /// the earliest. A cache that fills at a steady rate looks exactly like a leak until it is
-    /// full, so this must outlast the longest fill that is not to be called a leak, plus the
-    /// time to see it stop: on the labeled corpus (bench/results/detector-eval.md), whose fills last up to
-    /// 2 min after start-up, 60 s made 87 wrong calls (on 462 traces that do not leak), 90 s
-    /// 49, 120 s 13, 140 s 3, 150 s 1, 180 s none but with a median latency of 3m 29s, not
-    /// 2m 53s.
+    /// Seconds a steady rise must have lasted before the live verdict calls it a leak; until
+    /// then the live verdict reports it as rising, with its rate and the time it leaves
+    /// before a limit. The final verdict does not wait: a floor still rising steadily when the
+    /// run ends is a leak, whatever the run's length. A cache that fills at a steady rate
+    /// looks exactly like a leak until it is full, so this must outlast the fills that are not
+    /// to be called a leak, plus the time to see one stop. TUNED BELOW.
     pub min_span_s: f64,
-    /// Seconds of observation after warm-up before a fast leak can be called: the whole
-    /// window after warm-up rising steadily and significantly, its floor up `fast_growth`
-    /// times its level at the window's start. Default 10 s, so such a leak (scenarios S1-S5,
-    /// sqlite's in ../shared/traces) is called 15-40 s into a run rather than after
-    /// `min_span_s`. `stable` and `plateau` are also given from then on (they are not final:
-    /// a later look may change them, unlike `leak`).
-    pub fast_span_s: f64,
-    /// Growth over the window after warm-up, as a multiple of the floor at its start, that
-    /// makes a steady rise a leak before `min_span_s`. Default 1.5 (the floor at 2.5 times
-    /// where it was): a cache that grows the process that much in a steady line soon after
-    /// start-up is called a leak. On the corpus (fills add 20-100 % of the level, on top of
-    /// start-up ramps from a tenth of it), 1 made 8 wrong calls more, 1.5 none.
-    pub fast_growth: f64,
+    /// Seconds of observation after warm-up before the live verdict says anything (stable,
+    /// plateau, rising). Default 10 s.
+    pub first_look_s: f64,
     /// Floor points needed to judge a trend. Default 8: the fewest with which Mann–Kendall
     /// can reach p < 0.001.
     pub min_points: usize,
@@ -53,8 +41,8 @@ pub struct DetectorConfig {
     /// leaking (fragmentation, caches at the margin).
     pub min_relative_rate_per_h: f64,
     /// Mann–Kendall significance (one-sided p-value) a rising floor must reach. Default 0.001,
-    /// split between the windows judged at one look: the detector looks again every time a
-    /// bucket closes and a call is never taken back, so each look must be strict.
+    /// split between the windows judged at one look: the live verdict looks again every time
+    /// a bucket closes, so each look must be strict.
     pub significance: f64,
     /// Each half of the judged window must rise at least this share of the whole window's
     /// slope to call a leak (one step, or growth that only started lately, rises in one half
@@ -76,9 +64,8 @@ impl Default for DetectorConfig {
             quantity: Quantity::Bytes,
             warmup_s: 5.0,
             warmup_fraction: 0.2,
-            min_span_s: 150.0,
-            fast_span_s: 10.0,
-            fast_growth: 1.5,
+            min_span_s: 360.0,
+            first_look_s: 10.0,
             min_points: 8,
             min_rate_per_s: 10.0 * 1024.0 * 1024.0 / 3600.0,
             min_relative_rate_per_h: 0.02,
