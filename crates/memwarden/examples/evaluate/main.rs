@@ -23,6 +23,7 @@
 
 mod baselines;
 mod corpus;
+mod final_tables;
 mod report;
 mod scoring;
 mod synth;
@@ -33,34 +34,33 @@ use std::time::Instant;
 use memwarden::detect::{Detector, DetectorConfig};
 
 use corpus::Labeled;
-use report::Eval;
+use report::{CurvePoint, Eval, LEAKS_FROM_FAST};
 use scoring::{outcome, Method, Outcome, Rule};
 
 const SEED: u64 = 0x6D65_6D77_6172_6465; // "memwarde"
 
-/// Other settings of the detector shown beside the default: (label, knobs).
-const VARIANTS: &[(&str, &[(&str, f64)])] = &[
-    (
-        "the old knobs (min_span_s 60, no fast path)",
-        &[("min_span_s", 60.0), ("fast_growth", f64::INFINITY)],
-    ),
+/// Settings of the live verdict scored beside the default, for the curve of latency against
+/// wrong calls: (label, knobs).
+const CURVE: &[(&str, &[(&str, f64)])] = &[
     ("min_span_s 60", &[("min_span_s", 60.0)]),
     ("min_span_s 90", &[("min_span_s", 90.0)]),
     ("min_span_s 120", &[("min_span_s", 120.0)]),
-    ("min_span_s 140", &[("min_span_s", 140.0)]),
-    ("min_span_s 150", &[("min_span_s", 150.0)]),
+    ("min_span_s 150 (the old default)", &[("min_span_s", 150.0)]),
     ("min_span_s 180", &[("min_span_s", 180.0)]),
-    ("no fast path", &[("fast_growth", f64::INFINITY)]),
-    ("fast_growth 1", &[("fast_growth", 1.0)]),
-    ("fast_growth 3", &[("fast_growth", 3.0)]),
-    ("fast_span_s 20", &[("fast_span_s", 20.0)]),
+    ("min_span_s 240", &[("min_span_s", 240.0)]),
+    ("min_span_s 300", &[("min_span_s", 300.0)]),
+    ("min_span_s 360 (the default)", &[("min_span_s", 360.0)]),
+    ("min_span_s 420", &[("min_span_s", 420.0)]),
     (
-        "warmup_fraction 0.1 (an earlier first look)",
-        &[("warmup_fraction", 0.1)],
+        "min_span_s 360, warmup_fraction 0.1",
+        &[("min_span_s", 360.0), ("warmup_fraction", 0.1)],
     ),
-    ("bucket_s 0.5 (finer floor early)", &[("bucket_s", 0.5)]),
-    ("bucket_s 2", &[("bucket_s", 2.0)]),
+    (
+        "min_span_s 400, warmup_fraction 0.1",
+        &[("min_span_s", 400.0), ("warmup_fraction", 0.1)],
+    ),
     ("min_half_ratio 0.6", &[("min_half_ratio", 0.6)]),
+    ("significance 0.01", &[("significance", 0.01)]),
 ];
 
 struct Args {
@@ -105,7 +105,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
             }
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: evaluate [--out FILE] [--quick] [-v|-vv] [--set KNOB=NUMBER]... [DIR...]\n\
+                    "usage: evaluate [--out FILE] [--quick] [--tune] [-v|-vv] [--set KNOB=NUMBER]... [DIR...]\n\
                      \x20      evaluate --dump DIR | --show FILE\n\
                      DIR: labeled CSV traces (see --dump); KNOB: a DetectorConfig field"
                 );
@@ -173,22 +173,21 @@ fn main() {
     }
 
     let started = Instant::now();
-    let (detector, finals) = scoring::run_detector(&corpus, &config);
+    let (live, judged) = scoring::run_detector(&corpus, &config);
     let detector_secs = started.elapsed().as_secs_f64();
     let specified = [Rule::s4(), Rule::least_squares(config.min_rate_per_s)];
     let names = ["S4: >30 MB in 60 s", "least squares"];
-    let spec_calls = scoring::run_rules(&corpus, &specified);
     let mut baselines: Vec<Method> = names
         .iter()
-        .zip(spec_calls)
+        .zip(scoring::run_rules(&corpus, &specified))
         .map(|(n, calls)| Method {
             name: n.to_string(),
             calls,
         })
         .collect();
-    let budget = scoring::stats(&corpus, &detector.calls, |_| true).wrong_calls();
+    let budget = scoring::stats(&corpus, &live.calls, |_| true).wrong_calls();
     let mut sweeps = Vec::new();
-    let mut variants = Vec::new();
+    let mut curve = Vec::new();
     if !args.quick {
         for (name, rules) in [
             ("S4's rule", scoring::rise_candidates()),
@@ -211,34 +210,34 @@ fn main() {
                 calls,
             });
         }
-        for (label, knobs) in VARIANTS {
+        for (label, knobs) in CURVE {
             let mut cfg = config.clone();
             for (k, v) in *knobs {
                 set_knob(&mut cfg, k, *v);
             }
-            let (m, _) = scoring::run_detector(&corpus, &cfg);
-            variants.push((
-                label.to_string(),
-                scoring::stats(&corpus, &m.calls, |_| true),
-            ));
+            curve.push(curve_point(&corpus, label, &cfg));
         }
     }
     if args.verbose {
-        for (i, (t, f)) in corpus.iter().zip(&finals).enumerate() {
-            let call = detector.calls[i];
+        for (i, (t, j)) in corpus.iter().zip(&judged).enumerate() {
+            let call = live.calls[i];
             let o = outcome(t, call);
-            if args.verbose_all || !matches!(o, Outcome::Hit | Outcome::Quiet) {
-                let others: Vec<String> = baselines
-                    .iter()
-                    .map(|b| format!("{:?}", b.calls[i].map(|c| c.round())))
-                    .collect();
+            let f = scoring::final_outcome(t, j.final_kind);
+            if args.verbose_all
+                || !matches!(o, Outcome::Hit | Outcome::Quiet)
+                || matches!(
+                    f,
+                    scoring::FinalOutcome::Miss | scoring::FinalOutcome::Wrong
+                )
+            {
                 eprintln!(
-                    "{o:?}: {} (leak from {:.0}s) at {call:?} [baselines {}]: {} — {}",
+                    "{f:?}/{o:?}: {} (leak from {:.0}s)\n  live {} at {call:?}: {}\n  final {}: {}",
                     t.name,
                     t.leak_start,
-                    others.join(" "),
-                    f.final_kind.as_str(),
-                    f.final_reason
+                    j.live_kind,
+                    j.live_reason,
+                    j.final_kind.as_str(),
+                    j.final_reason
                 );
             }
         }
@@ -247,34 +246,44 @@ fn main() {
         corpus: &corpus,
         synthetic,
         config: &config,
-        detector,
-        finals,
+        live,
+        judged,
         baselines,
         sweeps,
-        variants,
+        curve,
     };
+    let speeds: Vec<(f64, usize, f64)> = if args.quick {
+        Vec::new()
+    } else {
+        [(0.01, 20_000_000), (0.1, 2_000_000), (1.0, 604_800)]
+            .iter()
+            .map(|&(interval, n)| (interval, n, throughput_at(&config, interval, n)))
+            .collect()
+    };
+    let corpus_rate = (!args.quick).then(|| corpus_throughput(&corpus, &config));
+    let throughput = corpus_rate.map(|c| {
+        let stream = speeds.iter().map(|s| s.2).fold(f64::INFINITY, f64::min);
+        (stream, c)
+    });
     let dirs: Vec<String> = args.dirs.iter().map(|d| d.display().to_string()).collect();
     let mut md = eval.header(SEED, &args.knobs, &dirs);
-    eval.goal(&mut md);
-    eval.notes(&mut md);
-    eval.summary(&mut md);
-    eval.paired_table(&mut md);
-    eval.rate_table(&mut md);
-    eval.ci_table(&mut md);
-    eval.shape_table(&mut md);
+    eval.targets(&mut md, throughput);
+    eval.final_summary(&mut md);
+    eval.scenario_table(&mut md);
     eval.real_table(&mut md);
+    eval.final_shapes(&mut md);
+    eval.live_summary(&mut md);
+    eval.curve(&mut md);
+    eval.live_rates(&mut md);
+    eval.agreement(&mut md);
     eval.sweep_tables(&mut md);
-    eval.variant_table(&mut md);
+    if let Some(corpus_rate) = corpus_rate {
+        report::speed(&mut md, &speeds, corpus_rate, detector_secs);
+    }
     if args.quick {
         eprint!("{md}");
         return;
     }
-    let corpus_rate = corpus_throughput(&corpus, &config);
-    let speeds: Vec<(f64, usize, f64)> = [(0.01, 20_000_000), (0.1, 2_000_000), (1.0, 604_800)]
-        .iter()
-        .map(|&(interval, n)| (interval, n, throughput(&config, interval, n)))
-        .collect();
-    report::speed(&mut md, &speeds, corpus_rate, detector_secs);
     print!("{md}");
     if let Some(parent) = args.out.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -282,6 +291,28 @@ fn main() {
     match std::fs::write(&args.out, &md) {
         Ok(()) => eprintln!("written to {}", args.out.display()),
         Err(e) => eprintln!("could not write {}: {e}", args.out.display()),
+    }
+}
+
+/// The live verdict with `config` over the corpus, for the curve.
+fn curve_point(corpus: &[Labeled], label: &str, config: &DetectorConfig) -> CurvePoint {
+    let (m, judged) = scoring::run_detector(corpus, config);
+    let long_fill = |t: &Labeled| {
+        !t.leak
+            && (t.name.starts_with("redis")
+                || t.detail.starts_with("fills 240s")
+                || t.detail.starts_with("fills 360s"))
+    };
+    CurvePoint {
+        label: label.to_string(),
+        all: scoring::stats(corpus, &m.calls, |_| true),
+        fast: scoring::stats(corpus, &m.calls, |t| t.rate >= LEAKS_FROM_FAST),
+        long_fills: scoring::stats(corpus, &m.calls, long_fill).false_alarms,
+        revised: corpus
+            .iter()
+            .zip(&judged)
+            .filter(|(t, j)| !t.leak && j.revised_at.is_some())
+            .count(),
     }
 }
 
@@ -315,7 +346,7 @@ fn show_trace(path: &Path, config: &DetectorConfig) {
 /// Pushes per second through one detector, for a noisy rising sawtooth sampled at `interval`
 /// for `samples` samples (the detector re-judges at every bucket close, so the rate depends on
 /// how many samples share a bucket).
-fn throughput(config: &DetectorConfig, interval: f64, samples: usize) -> f64 {
+fn throughput_at(config: &DetectorConfig, interval: f64, samples: usize) -> f64 {
     let mut rng = synth::Rng::new(7);
     let values: Vec<f64> = (0..1 << 16)
         .map(|i| 2e8 + 3e7 * ((i % 1500) as f64 / 1500.0) + 1e6 * rng.normal())
@@ -348,7 +379,7 @@ fn corpus_throughput(corpus: &[Labeled], config: &DetectorConfig) -> f64 {
             for &(ts, v) in &t.points {
                 d.push(ts, v);
             }
-            std::hint::black_box(d.verdict());
+            std::hint::black_box((d.verdict(), d.final_verdict(None)));
         }
         best = best.max(samples as f64 / start.elapsed().as_secs_f64());
     }
@@ -373,7 +404,7 @@ fn tune_summary(corpus: &[Labeled], config: &DetectorConfig) {
             t.group != "real"
                 && t.group != "scenario"
                 && (t.duration - len).abs() < 1.0
-                && in_target(t, config)
+                && report::in_target(t, config)
         });
         eprintln!(
             "  {len:>5}s rise>=4 noise: recall {:.1}% ({} of {})",
@@ -403,7 +434,7 @@ fn tune_summary(corpus: &[Labeled], config: &DetectorConfig) {
         if scenario
             || matches!(fo, scoring::FinalOutcome::Wrong)
             || matches!(lo, Outcome::FalseAlarm | Outcome::Premature)
-            || (matches!(fo, scoring::FinalOutcome::Miss) && in_target(t, config))
+            || (matches!(fo, scoring::FinalOutcome::Miss) && report::in_target(t, config))
         {
             eprintln!(
                 "{fo:?}/{lo:?} {} [leak {} from {:.0}] final {}: {} | live {} at {:?}",
@@ -417,15 +448,4 @@ fn tune_summary(corpus: &[Labeled], config: &DetectorConfig) {
             );
         }
     }
-}
-
-/// Whether a leak is one the final verdict must call: it raised the floor by at least four
-/// times the noise's standard deviation, at no less than the minimum rate, and a sawtooth over
-/// it has at least `min_points` teeth in the judged run (its floor is seen only at their
-/// bottoms).
-fn in_target(t: &Labeled, config: &DetectorConfig) -> bool {
-    t.final_leak == Some(true)
-        && t.rise >= 4.0 * t.noise.max(t.settling)
-        && t.rate >= config.min_rate_per_s
-        && (t.period == 0.0 || 0.8 * t.duration / t.period >= config.min_points as f64)
 }

@@ -327,14 +327,6 @@ pub struct Paired {
     pub only_theirs: usize,
 }
 
-impl Paired {
-    /// Median and p90 of the first no later than the second's.
-    pub fn no_later(&self) -> bool {
-        let q = |v: &[f64], p| quantile(v, p).unwrap_or(0.0);
-        q(&self.ours, 0.5) <= q(&self.theirs, 0.5) && q(&self.ours, 0.9) <= q(&self.theirs, 0.9)
-    }
-}
-
 pub fn paired(
     corpus: &[Labeled],
     ours: &[Option<f64>],

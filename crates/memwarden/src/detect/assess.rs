@@ -77,6 +77,13 @@ pub(crate) fn assess(
         Teeth::Group(k) => k,
         _ => 1,
     };
+    // The whole window's teeth are known; a shorter one inherits a regular sawtooth's, and
+    // finds its own otherwise (teeth may show only lately).
+    let teeth_of = |i: usize| match teeth {
+        _ if i == 0 => Some(teeth),
+        Teeth::Group(_) => Some(teeth),
+        _ => None,
+    };
     let (starts, tested) = windows(points, now, observed, cfg, mode, shortest, min_group);
     let starts = &starts[..tested];
     let alpha = match mode {
@@ -97,12 +104,10 @@ pub(crate) fn assess(
             }
         }
         let from = points.partition_point(|p| p.0 < start);
-        let Some(j) = judge::judge(&points[from..], cfg, alpha, i == 0, min_group, scratch) else {
+        let Some(j) = judge::judge(&points[from..], cfg, alpha, i == 0, teeth_of(i), scratch)
+        else {
             continue;
         };
-        if std::env::var_os("DETECT_DEBUG").is_some() {
-            eprintln!("DEBUG {mode:?} window {i} start {start:.1} now {now:.1} alpha {alpha:.5} min_group {min_group}: {j:?}");
-        }
         if i == 0 {
             decelerating = j.decelerating;
         }

@@ -46,7 +46,7 @@ const LENIENT_P: f64 = 0.1;
 /// Teeth a window needs to be judged on every point when merging them leaves too few.
 const REPEATED_TEETH: usize = 5;
 /// Most points judged in one window.
-const MAX_POINTS: usize = 64;
+const MAX_POINTS: usize = 48;
 /// Fewest points in each part to take its slope.
 const MIN_PART_POINTS: usize = 3;
 
@@ -126,8 +126,9 @@ pub(crate) struct Scratch {
     numbers: Vec<f64>,
 }
 
-/// Judges `points` (floor minima in time order) at significance `alpha`; the slope's interval
-/// is computed when `interval` is set or the window leaks (it costs two more selections).
+/// Judges `points` (floor minima in time order) at significance `alpha`, with the sawtooth
+/// `teeth` when the caller knows them (else they are found); the slope's interval is computed
+/// when `interval` is set or the window leaks (it costs two more selections).
 ///
 /// `None` when there are fewer than three points or no two distinct times.
 pub(crate) fn judge(
@@ -135,15 +136,15 @@ pub(crate) fn judge(
     config: &DetectorConfig,
     alpha: f64,
     interval: bool,
-    min_group: usize,
+    teeth: Option<Teeth>,
     scratch: &mut Scratch,
 ) -> Option<Judgement> {
-    let teeth = saw(points, config, scratch);
+    let teeth = teeth.unwrap_or_else(|| saw(points, config, scratch));
     let group = match teeth {
-        Teeth::Group(k) => k.max(min_group),
-        _ => min_group.max(1),
+        Teeth::Group(k) => k,
+        _ => 1,
     };
-    let lone = matches!(teeth, Teeth::Lone(_)) && min_group <= 1;
+    let lone = matches!(teeth, Teeth::Lone(_));
     // Merge neighbours further if needed to judge at most MAX_POINTS points: the cost is
     // quadratic, and a window that long has resolution to spare (its shorter sub-windows, at
     // full resolution, are judged too).
@@ -447,7 +448,15 @@ mod tests {
     }
 
     fn judge_default(points: &[(f64, f64)]) -> Judgement {
-        judge(points, &config(), 0.001, true, 1, &mut Scratch::default()).unwrap()
+        judge(
+            points,
+            &config(),
+            0.001,
+            true,
+            None,
+            &mut Scratch::default(),
+        )
+        .unwrap()
     }
 
     #[test]

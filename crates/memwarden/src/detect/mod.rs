@@ -25,20 +25,20 @@
 //!     // A two-minute run leaking 1 MiB/s on top of 100 MiB, sampled every second.
 //!     d.push(i as f64, 100.0 * mib + i as f64 * mib);
 //! }
-//! // Live: rising, too soon to tell from a cache that fills; 2 GiB is reached in 32 minutes.
+//! // Live: rising, too soon to tell from a cache that fills; 2 GiB is reached in 30 minutes.
 //! let live = d.verdict_with_limit(Some(2048.0 * mib));
 //! assert_eq!(live.kind, VerdictKind::Inconclusive);
 //! assert!(live.rising);
-//! assert!((live.time_to_limit_s.unwrap() - 1808.0).abs() < 30.0);
+//! assert!((live.time_to_limit_s.unwrap() - 1828.0).abs() < 30.0);
 //! // Final: the floor was still rising when the run ended.
 //! let done = d.final_verdict(None);
 //! assert_eq!(done.kind, VerdictKind::Leak);
 //! assert!(done.reason.starts_with("floor rose"), "{}", done.reason);
 //!
-//! // A cache that fills for a minute, then stays full: not a leak, live or final.
+//! // A cache that fills for two minutes from 3m 20s, then stays full: not a leak, live or final.
 //! let mut d = Detector::new(DetectorConfig::default());
-//! for i in 0..=300 {
-//!     d.push(i as f64, 100.0 * mib + (i.min(60) as f64) * mib);
+//! for i in 0..=600 {
+//!     d.push(i as f64, 100.0 * mib + ((i.clamp(200, 320) - 200) as f64) * mib);
 //! }
 //! assert_eq!(d.kind(), VerdictKind::Plateau);
 //! assert_eq!(d.final_verdict(None).kind, VerdictKind::Plateau);
