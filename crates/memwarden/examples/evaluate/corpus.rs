@@ -39,7 +39,8 @@ struct Label {
 }
 
 /// The CSV traces of `dir`, labeled by `labels.csv` or by name; each also cut to its first
-/// `cuts` seconds when longer, and thinned to one sample in `thin` when `thin > 1`.
+/// `cuts` seconds when longer. With `thin > 1`, only the traces sampled at least twice a
+/// second, thinned to one sample in `thin`.
 ///
 /// `labels.csv` has a header row naming its columns: `file`, `label` (`leak`, `plateau`, or
 /// anything else for a trace that does not leak), and optionally `leak_start_s`,
@@ -79,6 +80,11 @@ pub fn load_dir(dir: &Path, group: &str, cuts: &[f64], thin: usize) -> Vec<Label
         };
         let mut points = series.points;
         if thin > 1 {
+            // Only traces sampled often enough that thinning them means something.
+            let span = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
+            if span > 0.5 * (points.len() as f64 - 1.0) {
+                continue;
+            }
             points = points.into_iter().step_by(thin).collect();
         }
         let t0 = points.first().map_or(0.0, |p| p.0);

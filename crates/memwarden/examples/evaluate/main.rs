@@ -1,25 +1,29 @@
-//! Scores the leak detector against two baselines on a labeled corpus, and measures its speed.
+//! Scores the leak detector's final and live verdicts on a labeled corpus, the live one
+//! against two baselines, and measures its speed.
 //!
 //! ```text
 //! cargo run --release -p memwarden --example evaluate [-- [--out FILE] [DIR...]]
 //! ```
 //!
-//! The corpus: a seeded synthetic set (every shape of DESIGN §5 at several rates, noise
-//! levels, intervals and lengths, with fills of 15 s to 2 min), the real traces in
-//! `../shared/traces` when present, and the CSV traces of each DIR given. A DIR's traces are
-//! labeled by a `labels.csv` in it (`file,leak|ok[,leak_start_s[,rate]]`), else by name: a file
-//! whose name starts with `leak` leaks from its start, any other does not.
+//! The corpus: a seeded synthetic set (every shape the detector must tell apart, at several
+//! rates, noise levels, intervals and lengths, with steady fills of 15 s to 6 min), the real
+//! programs' traces of `bench/corpus/real` (whole and cut to their first minute and two), the
+//! scenarios' recorded traces of `scenarios/traces` (as recorded and thinned to one sample a
+//! second), and the CSV traces of each DIR given. A directory's traces are labeled by its
+//! `labels.csv` (see `corpus::load_dir`), else by name: a file whose name starts with `leak` or
+//! contains `-leaky` leaks from its start, any other does not.
 //!
 //! Baselines: S4's rule "RSS grew > 30 MB within 60 s", and a least-squares slope over all
 //! samples called a leak when positive at p < 0.001 and at least the detector's minimum rate;
 //! then each baseline again, tuned on the corpus (larger rise, longer window; larger minimum
-//! rate, stricter t, a minimum span) to make no more wrong calls than the detector, for a
+//! rate, stricter t, a minimum span) to make no more wrong calls than the live verdict, for a
 //! latency comparison at a matched false-alarm rate. Results go to stdout and to
 //! `bench/results/detector-eval.md` (or `--out`).
 //!
-//! Tuning helpers: `--quick` (the detector and the baselines as specified only, no speed),
-//! `--set KNOB=NUMBER` (a `DetectorConfig` field), `-v`/`-vv` (the detector's wrong answers /
-//! every answer on stderr), `--show FILE` (the detector going through one trace), `--dump DIR`.
+//! Tuning helpers: `--quick` (no tuned baselines, no curve, no speed), `--tune` (the headline
+//! figures and every miss and wrong call, on stderr), `--set KNOB=NUMBER` (a `DetectorConfig`
+//! field), `-v`/`-vv` (wrong answers / every answer on stderr), `--show FILE` (the detector
+//! going through one trace), `--dump DIR` (the synthetic corpus as labeled CSV files).
 
 mod baselines;
 mod corpus;
@@ -49,18 +53,24 @@ const CURVE: &[(&str, &[(&str, f64)])] = &[
     ("min_span_s 180", &[("min_span_s", 180.0)]),
     ("min_span_s 240", &[("min_span_s", 240.0)]),
     ("min_span_s 300", &[("min_span_s", 300.0)]),
-    ("min_span_s 360 (the default)", &[("min_span_s", 360.0)]),
+    ("min_span_s 360 (the default)", &[]),
     ("min_span_s 420", &[("min_span_s", 420.0)]),
     (
         "min_span_s 360, warmup_fraction 0.1",
-        &[("min_span_s", 360.0), ("warmup_fraction", 0.1)],
+        &[("warmup_fraction", 0.1)],
     ),
     (
         "min_span_s 400, warmup_fraction 0.1",
         &[("min_span_s", 400.0), ("warmup_fraction", 0.1)],
     ),
+    ("warmup_fraction 0.3", &[("warmup_fraction", 0.3)]),
+    ("min_half_ratio 0.4", &[("min_half_ratio", 0.4)]),
     ("min_half_ratio 0.6", &[("min_half_ratio", 0.6)]),
-    ("significance 0.01", &[("significance", 0.01)]),
+    ("significance 0.0003", &[("significance", 0.0003)]),
+    ("significance 0.003", &[("significance", 0.003)]),
+    ("bucket_s 0.5", &[("bucket_s", 0.5)]),
+    ("bucket_s 2", &[("bucket_s", 2.0)]),
+    ("max_buckets 64", &[("max_buckets", 64.0)]),
 ];
 
 struct Args {
@@ -272,13 +282,17 @@ fn main() {
     eval.scenario_table(&mut md);
     eval.real_table(&mut md);
     eval.final_shapes(&mut md);
+    eval.final_knobs(&mut md);
     eval.live_summary(&mut md);
     eval.curve(&mut md);
     eval.live_rates(&mut md);
     eval.agreement(&mut md);
     eval.sweep_tables(&mut md);
     if let Some(corpus_rate) = corpus_rate {
-        report::speed(&mut md, &speeds, corpus_rate, detector_secs);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let criterion = report::criterion_figures(&target);
+        report::speed(&mut md, &speeds, corpus_rate, detector_secs, &criterion);
     }
     if args.quick {
         eprint!("{md}");
@@ -294,7 +308,7 @@ fn main() {
     }
 }
 
-/// The live verdict with `config` over the corpus, for the curve.
+/// Both verdicts with `config` over the corpus, for the curve and the knobs' table.
 fn curve_point(corpus: &[Labeled], label: &str, config: &DetectorConfig) -> CurvePoint {
     let (m, judged) = scoring::run_detector(corpus, config);
     let long_fill = |t: &Labeled| {
@@ -302,6 +316,11 @@ fn curve_point(corpus: &[Labeled], label: &str, config: &DetectorConfig) -> Curv
             && (t.name.starts_with("redis")
                 || t.detail.starts_with("fills 240s")
                 || t.detail.starts_with("fills 360s"))
+    };
+    let target = |len: f64| {
+        scoring::final_stats(corpus, &judged, |t| {
+            report::of_length(t, len) && report::in_target(t, config)
+        })
     };
     CurvePoint {
         label: label.to_string(),
@@ -313,6 +332,9 @@ fn curve_point(corpus: &[Labeled], label: &str, config: &DetectorConfig) -> Curv
             .zip(&judged)
             .filter(|(t, j)| !t.leak && j.revised_at.is_some())
             .count(),
+        final_all: scoring::final_stats(corpus, &judged, |_| true),
+        final_short: [target(60.0), target(120.0)],
+        final_target: scoring::final_stats(corpus, &judged, |t| report::in_target(t, config)),
     }
 }
 

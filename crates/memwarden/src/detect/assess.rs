@@ -71,20 +71,15 @@ pub(crate) fn assess(
         }
     }
     // Every window is grouped as the whole one is: a window shorter than a few teeth would
-    // take one tooth's ramp for a leak. After a lone tooth, only a window that starts after
+    // take one tooth's ramp for a leak. (Without regular teeth, a shorter window finds its
+    // own: teeth may show only lately.) After a lone tooth, only a window that starts after
     // it and has lasted longer than it is judged: until then the ramp may be another tooth's.
-    let min_group = match teeth {
+    let group = match teeth {
         Teeth::Group(k) => k,
         _ => 1,
     };
-    // The whole window's teeth are known; a shorter one inherits a regular sawtooth's, and
-    // finds its own otherwise (teeth may show only lately).
-    let teeth_of = |i: usize| match teeth {
-        _ if i == 0 => Some(teeth),
-        Teeth::Group(_) => Some(teeth),
-        _ => None,
-    };
-    let (starts, tested) = windows(points, now, observed, cfg, mode, shortest, min_group);
+    let teeth_of = |i: usize| (i == 0 || group > 1).then_some(teeth);
+    let (starts, tested) = windows(points, now, observed, cfg, mode, shortest, group);
     let starts = &starts[..tested];
     let alpha = match mode {
         Mode::Live => cfg.significance,
@@ -110,6 +105,7 @@ pub(crate) fn assess(
         };
         if i == 0 {
             decelerating = j.decelerating;
+            whole = Some(j);
         }
         if j.shape == Shape::Leak && (i == 0 || !decelerating) {
             let callable = match mode {
@@ -121,9 +117,6 @@ pub(crate) fn assess(
             }
             rising.get_or_insert(j);
         }
-        if i == 0 {
-            whole = Some(j);
-        }
     }
     match (rising, whole) {
         (Some(j), _) => Finding::Rising(j),
@@ -134,10 +127,10 @@ pub(crate) fn assess(
 
 /// Start times of the windows judged, longest first: all of `points`, then its last half,
 /// quarter, … while a window holds `min_points` (groups of `group` points) and spans
-/// `shortest`; then, when clearly
-/// shorter than the windows already taken, the last `min_span_s` (live: a leak that began late
-/// in a long run is called once it has lasted that long) and the shortest window of
-/// `min_points` points (a rise that began late fills it before any halved window).
+/// `shortest`; then, when clearly apart from the windows already taken, the last
+/// `min_span_s` (live: a leak that began late in a long run is called once it has lasted that
+/// long) and the shortest window of `min_points` points (a rise that began late fills it
+/// before any halved window).
 fn windows(
     points: &[(f64, f64)],
     now: f64,

@@ -34,18 +34,18 @@ pub(crate) fn live(
 ) -> String {
     let when = |t: Option<f64>| format_seconds(t.unwrap_or(0.0));
     if call.standing {
-        let on = call.on.expect("a standing call has its window");
-        let called = leak(cfg, &on, false);
         return match finding {
-            Finding::Leak(j) => leak(cfg, j, false),
+            // Still rising steadily: say so of the window that shows it now.
+            Finding::Leak(j) | Finding::Rising(j) => leak(cfg, j, false),
             _ => format!(
-                "{called} (called at {}); since then: {}",
+                "{} (called at {}); since then: {}",
+                call.on.map_or(String::new(), |on| leak(cfg, &on, false)),
                 when(call.first_at),
-                now(cfg, finding, ttl, limit)
+                now(cfg, finding, ttl, limit, false)
             ),
         };
     }
-    let text = now(cfg, finding, ttl, limit);
+    let text = now(cfg, finding, ttl, limit, call.confirming);
     match (call.revised_at, finding) {
         (Some(revised), Finding::Whole(j)) if j.shape == Shape::Plateau => format!(
             "levelled off at {} after rising {}: a cache that filled, not a leak (called a \
@@ -60,15 +60,19 @@ pub(crate) fn live(
             when(call.first_at),
             format_seconds(revised)
         ),
-        (None, _) if call.confirming => {
-            format!("{text}; called a leak at the next look if the rise holds")
-        }
         (None, _) => text,
     }
 }
 
-/// What the live verdict's latest look found, on its own.
-fn now(cfg: &DetectorConfig, finding: &Finding, ttl: Option<f64>, limit: Option<f64>) -> String {
+/// What the live verdict's latest look found, on its own. `confirming`: the rise has lasted
+/// long enough, and the next look decides the call.
+fn now(
+    cfg: &DetectorConfig,
+    finding: &Finding,
+    ttl: Option<f64>,
+    limit: Option<f64>,
+    confirming: bool,
+) -> String {
     let q = cfg.quantity;
     match finding {
         Finding::TooShort { observed, points } => format!(
@@ -87,15 +91,21 @@ fn now(cfg: &DetectorConfig, finding: &Finding, ttl: Option<f64>, limit: Option<
                 ),
                 _ => String::new(),
             };
+            let call = if confirming {
+                "it is called a leak at the next look if it holds".to_string()
+            } else {
+                format!(
+                    "a steady rise is called a leak once it has lasted {}, as a cache that \
+                     fills rises the same way until it is full",
+                    format_seconds(cfg.min_span_s)
+                )
+            };
             format!(
-                "floor rising {} over {} (95% CI {} to {}){to_limit}; a steady rise is called \
-                 a leak once it has lasted {}, as a cache that fills rises the same way until \
-                 it is full",
+                "floor rising {} over {} (95% CI {} to {}){to_limit}; {call}",
                 q.rate(j.slope),
                 format_seconds(j.span()),
                 q.rate(j.interval.0),
                 q.rate(j.interval.1),
-                format_seconds(cfg.min_span_s),
             )
         }
         Finding::Whole(j) => whole(cfg, j, false),
@@ -116,6 +126,12 @@ pub(crate) fn final_(cfg: &DetectorConfig, finding: &Finding, call: &CallView) -
     };
     match (call.first_at, call.revised_at, finding) {
         (_, _, Finding::Leak(_)) | (None, _, _) => text,
+        // The live verdict's call stands, though the whole run does not show a leak now.
+        (Some(first), _, _) if call.standing => format!(
+            "called a leak at {} during the run: {}; by the end: {text}",
+            format_seconds(first),
+            call.on.map_or(String::new(), |on| leak(cfg, &on, false)),
+        ),
         (Some(first), Some(revised), _) => format!(
             "{text} (called a leak at {} during the run, revised at {})",
             format_seconds(first),
@@ -133,7 +149,11 @@ pub(crate) fn final_(cfg: &DetectorConfig, finding: &Finding, call: &CallView) -
 /// A leak in window `j`: how much it rose, over how long, and that it still rises.
 fn leak(cfg: &DetectorConfig, j: &Judgement, ended: bool) -> String {
     let q = cfg.quantity;
-    let is = if ended { "was" } else { "is" };
+    let still = if ended {
+        "was still rising at the end"
+    } else {
+        "is still rising"
+    };
     let speeding = if j.early > 0.0 && j.recent >= 2.0 * j.early {
         format!(
             "; speeding up: {} in the early half, {} in the recent one",
@@ -144,8 +164,8 @@ fn leak(cfg: &DetectorConfig, j: &Judgement, ended: bool) -> String {
         String::new()
     };
     format!(
-        "floor rose {} over {} and {is} still rising at the end: {} over the last quarter \
-         ({} over the whole, {}){speeding}",
+        "floor rose {} over {} and {still}: {} over the last quarter ({} over the whole, \
+         {}){speeding}",
         q.amount(j.slope * j.span()),
         format_seconds(j.span()),
         q.rate(j.latest),
@@ -184,13 +204,21 @@ fn whole(cfg: &DetectorConfig, j: &Judgement, ended: bool) -> String {
         Shape::Rising | Shape::Leak => {
             let why = if j.points < cfg.min_points {
                 format!(
-                    "only {} floor points under the sawtooth, a leak call needs {}",
-                    j.points, cfg.min_points
+                    "but only {} floor points{}, a leak call needs {}",
+                    j.points,
+                    if j.group > 1 {
+                        " under the sawtooth"
+                    } else {
+                        ""
+                    },
+                    cfg.min_points
                 )
             } else if j.p >= j.alpha {
                 format!(
-                    "not significantly once the floor's wandering is allowed for ({})",
-                    format_p(j.p)
+                    "not significantly once the floor's wandering is allowed for (p={}, a \
+                     leak needs p<{})",
+                    Sig(j.p),
+                    Sig(j.alpha)
                 )
             } else if j.recent < part_floor {
                 format!(
@@ -232,17 +260,17 @@ fn whole(cfg: &DetectorConfig, j: &Judgement, ended: bool) -> String {
             };
             if j.slope < j.threshold {
                 format!(
-                    "{floor} flat: trend {} over {}, below the {} a leak needs",
+                    "{floor} is flat: trend {} over {}, below the {} a leak needs",
                     q.rate(j.slope),
                     format_seconds(j.span()),
                     q.rate(j.threshold),
                 )
             } else {
                 format!(
-                    "{floor} trend {} over {}, not significant ({}; a leak needs p<{})",
+                    "{floor} trend {} over {}, not significant (p={}; a leak needs p<{})",
                     q.rate(j.slope),
                     format_seconds(j.span()),
-                    format_p(j.p),
+                    Sig(j.p),
                     Sig(j.alpha),
                 )
             }

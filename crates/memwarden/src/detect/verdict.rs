@@ -4,16 +4,20 @@ use std::fmt;
 
 use crate::units::{format_bytes_f, format_rate};
 
-/// The four conclusions the detector can reach (DESIGN §3, JSON `verdict.kind`).
+/// The four conclusions the detector can reach (JSON `verdict.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerdictKind {
-    /// The floor keeps rising, clearly and fast enough to matter.
+    /// The floor keeps rising, clearly and fast enough to matter: live, for at least
+    /// [`DetectorConfig::min_span_s`](super::DetectorConfig::min_span_s); final, until the end
+    /// of the run.
     Leak,
     /// The floor does not rise by more than the minimum rate allows.
     Stable,
-    /// The floor rose, then stopped rising (a cache filled, a pool grew to its size).
+    /// The floor rose, then stopped rising (a cache filled, a pool grew to its size); also a
+    /// leak call revised because the floor levelled off.
     Plateau,
-    /// Not enough observation yet (too short, too few points, or a trend still taking shape).
+    /// Not enough observation yet (too short, too few points), a rise that is uneven or dying
+    /// out, or a steady rise the live verdict has not called yet ([`Verdict::rising`]).
     Inconclusive,
 }
 
@@ -53,7 +57,8 @@ pub struct Verdict {
     /// verdict waits [`DetectorConfig::min_span_s`](super::DetectorConfig::min_span_s) before
     /// calling one, as a cache that fills rises the same way until it is full).
     pub rising: bool,
-    /// When `leak` was first called; kept when the call is later revised.
+    /// When `leak` was first called, kept when the call is later revised; for the final
+    /// verdict of a leak the live verdict never called, the end of the run.
     pub detected_at_s: Option<f64>,
     /// When a `leak` call was taken back because the floor levelled off (`plateau`) or fell
     /// back (`stable`); `None` while the call stands or when none was made.
