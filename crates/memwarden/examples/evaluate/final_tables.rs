@@ -17,9 +17,9 @@ impl Eval<'_> {
              Once a run or a trace has ended, the detector judges its whole floor: a floor that \
              rose significantly and was still rising steadily at the end is a leak, whatever \
              the run's length.\n\n\
-             Over the {} traces: accuracy {:.1}% (of the {} with one right answer), {} wrong \
-             calls (a trace that does not leak called leak), {} leaks called, {} missed \
-             ({} traces where either answer is right).\n",
+             Over the {} traces: accuracy {:.1}% (of the {} with one right answer); wrong \
+             calls (a trace that does not leak called leak): {}; leaks called: {}, missed: {} \
+             (and {} traces where either answer is right).\n",
             all.traces,
             100.0 * all.accuracy(),
             all.traces - all.either,

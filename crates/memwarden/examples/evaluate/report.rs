@@ -239,7 +239,7 @@ impl Eval<'_> {
                     corpus / 1e6
                 )
             ),
-            met(throughput.map_or(true, |(stream, _)| stream >= 1e6)),
+            throughput.map_or("–", |(stream, _)| met(stream >= 1e6)),
         );
     }
 

@@ -19,6 +19,10 @@
 //! 4. Otherwise: `plateau` if the floor rose by more than the rate threshold allows over the
 //!    window and the last quarter is flat; `slowing` if it still rises, ever slower; `rising`
 //!    (uneven) if it rose some other way; `stable`.
+//!
+//! Each judgement also says whether the last quarter rose clearly less than the quarter
+//! before it (`decelerating`): the tail of a rise dying out, whose shorter windows would
+//! each look like a line.
 
 use super::config::DetectorConfig;
 use super::stats;
@@ -145,9 +149,6 @@ pub(crate) fn judge(
         _ => 1,
     };
     let lone = matches!(teeth, Teeth::Lone(_));
-    // Merge neighbours further if needed to judge at most MAX_POINTS points: the cost is
-    // quadratic, and a window that long has resolution to spare (its shorter sub-windows, at
-    // full resolution, are judged too).
     // Short teeth that would leave too few groups to judge, though the window holds enough of
     // them to show the pattern repeat (a 2 s GC cycle sampled every second), are judged on
     // every point: over whole teeth, the ramps cancel out of Theil–Sen and Mann–Kendall.
@@ -160,6 +161,9 @@ pub(crate) fn judge(
     } else {
         group
     };
+    // Merge neighbours further if needed to judge at most MAX_POINTS points: the cost is
+    // quadratic, and a window that long has resolution to spare (its shorter sub-windows, at
+    // full resolution, are judged too).
     let k = group.max(points.len().div_ceil(MAX_POINTS));
     // Rare deep dips (a worker restarting, a cache flushed) look like teeth a window long;
     // keep three groups at least, so a flat floor between them is still judged (too few to
@@ -240,11 +244,10 @@ pub(crate) fn judge(
     let r = config.min_half_ratio;
     let part_floor = (HALF_SHARE * threshold).max(r * slope);
     // Still rising at the end, as fast as the window: not one step in the early half, not a
-    // fill that stopped, not growth dying out. Without a slope for each half (too few points)
-    // the window can be stable, not more.
-    // The last quarter rises as the window does: by its slope, or, while it rises at all, by
-    // its level over the quarter before (steadier when a sawtooth or noise makes a quarter's
-    // slope unsure; a step just before it leaves it flat).
+    // fill that stopped, not growth dying out. The last quarter may show it by its slope, or,
+    // while it rises at all, by its level over the quarter before (steadier when a sawtooth
+    // or noise makes a quarter's slope unsure; a step just before it leaves it flat).
+    // Without a slope for each half (too few points) the window can be stable, not more.
     let quarter_rise = match levels {
         [_, Some(q3), Some(q4)] => q4 - q3,
         _ => f64::NEG_INFINITY,
