@@ -173,8 +173,10 @@ pub struct DetectArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub warmup: Option<Duration>,
 
-    /// Observation a steady rise needs after warm-up before it is called a leak (a rise to
-    /// 2.5 times its level is called after 10s; stable and plateau come from 10s) [default: 150s]
+    /// How long a steady rise must last before the live verdict calls it a leak (a cache that
+    /// fills rises the same way until it is full); until then it is reported as rising, with its
+    /// rate and the time to the limit. The verdict at the end of a run calls a floor still rising
+    /// then a leak, however short the run [default: 360s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub judge_after: Option<Duration>,
 
