@@ -10,10 +10,7 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/record/mod.rs"]
 mod record;
-#[allow(dead_code)]
-#[path = "../src/sink/mod.rs"]
-mod sink;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
@@ -67,19 +64,22 @@ fn write(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::create(&dir.path().join("bench.db")).expect("store");
     let run_id = store
-        .begin_run(&RunMeta {
-            kind: record::RunKind::Run,
-            label: "bench".into(),
-            command: vec!["bench".into()],
-            host: "bench".into(),
-            started_at: "1970-01-01T00:00:00Z".into(),
-            started_unix_ms: 0,
-            interval_s: 0.01,
-            mode: "process-tree".into(),
-            metric: "anon".into(),
-            mem_total_bytes: 24 << 30,
-            options: record::RecordedOptions::default(),
-        })
+        .begin_run(
+            &RunMeta {
+                kind: record::RunKind::Run,
+                label: "bench".into(),
+                command: vec!["bench".into()],
+                host: "bench".into(),
+                started_at: "1970-01-01T00:00:00Z".into(),
+                started_unix_ms: 0,
+                interval_s: 0.01,
+                mode: "process-tree".into(),
+                metric: "anon".into(),
+                mem_total_bytes: 24 << 30,
+                options: record::RecordedOptions::default(),
+            },
+            None,
+        )
         .expect("run");
     let records = batch();
     c.bench_function(

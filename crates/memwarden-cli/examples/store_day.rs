@@ -12,10 +12,7 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../src/record/mod.rs"]
 mod record;
-#[allow(dead_code)]
-#[path = "../src/sink/mod.rs"]
-mod sink;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
@@ -27,7 +24,6 @@ use memwarden::sample::{MachineSample, ProcessSample, ProcessSummary, Sample, Tr
 use record::Record;
 use record::{Event, RunEnd, RunMeta};
 use store::writer::Recorder;
-use store::Store;
 
 /// Processes in the simulated tree; also how many rows a second `run` records (its top ten).
 const PROCESSES: u32 = 10;
@@ -60,7 +56,6 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let cpu_before = cpu_seconds();
-    let mut store = Store::create(&db)?;
     let meta = RunMeta {
         kind: record::RunKind::Run,
         label: "store_day".into(),
@@ -74,8 +69,7 @@ fn main() -> Result<()> {
         mem_total_bytes: 24 << 30,
         options: record::RecordedOptions::default(),
     };
-    let run_id = store.begin_run(&meta)?;
-    let mut recorder = Recorder::start(store, run_id);
+    let mut recorder = Recorder::start(db.clone(), meta, None);
 
     let ticks = (hours * 3600.0 / interval).round() as u64;
     let mut sent = 0usize;
@@ -145,8 +139,7 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    use sink::Sink;
-    recorder.accept(&Record::End(RunEnd {
+    recorder.end(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -155,8 +148,8 @@ fn main() -> Result<()> {
         peak_bytes: 0,
         verdict: None,
         samples: ticks,
-    }));
-    if let Some(loss) = recorder.finish() {
+    });
+    if let Some(loss) = recorder.wait() {
         bail!("{loss}");
     }
     let wall_s = started.elapsed().as_secs_f64();

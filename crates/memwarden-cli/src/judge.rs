@@ -27,6 +27,8 @@ pub struct Judges {
 pub struct Change {
     /// `memory`, `threads`, `fds` or `processes`.
     pub resource: &'static str,
+    /// The kind before the change.
+    pub before: VerdictKind,
     /// The new verdict.
     pub verdict: Verdict,
 }
@@ -72,9 +74,10 @@ impl Judges {
         // Only the kind is compared on every sample; a verdict (its reason) is built on a change.
         for ((resource, d), kind) in detectors.zip(self.kinds.iter_mut()) {
             if d.kind() != *kind {
-                *kind = d.kind();
+                let before = std::mem::replace(kind, d.kind());
                 changes.push(Change {
                     resource,
+                    before,
                     verdict: d.verdict(),
                 });
             }
@@ -145,6 +148,7 @@ impl Judges {
             detected_at_s,
             time_to_limit_s: memory.time_to_limit_s,
             limit_bytes: limit,
+            floor_bytes: self.memory.floor().last().map(|(_, v)| v),
             reason,
             memory_kind: memory.kind,
             resources,
@@ -163,6 +167,7 @@ pub fn series_verdict(v: &Verdict, metric: &str) -> RunVerdict {
         detected_at_s: v.detected_at_s,
         time_to_limit_s: v.time_to_limit_s,
         limit_bytes: None,
+        floor_bytes: None,
         reason: v.reason.clone(),
         memory_kind: v.kind,
         resources: BTreeMap::new(),

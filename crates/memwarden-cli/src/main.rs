@@ -7,6 +7,7 @@ mod judge;
 mod options;
 mod record;
 mod report;
+mod runs;
 mod sink;
 mod store;
 mod supervise;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser};
 
-use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ListFormat, ReportFormat};
+use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ReportFormat};
 use options::SessionOptions;
 use record::RunKind;
 use report::export::Exports;
@@ -27,6 +28,11 @@ use report::{RenderComparison, RenderRun};
 use store::Store;
 
 fn main() -> ExitCode {
+    // MEMWARDEN_DB= set but empty means unset (clap would take it for a missing value). Nothing
+    // else runs yet, so changing the environment races with no thread.
+    if std::env::var_os("MEMWARDEN_DB").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("MEMWARDEN_DB");
+    }
     let cli = Cli::parse();
     let db = cli.db.as_deref();
     let result = match &cli.command {
@@ -49,9 +55,15 @@ fn main() -> ExitCode {
             })
         }
         Command::Analyze(args) => analyze(args),
-        Command::Ls(args) => ls(db, args),
+        Command::Ls(args) => runs::ls(db, args).and_then(print),
+        Command::Rm(args) => runs::rm(db, args).and_then(print),
+        Command::Prune(args) => runs::prune(db, args).and_then(print),
         Command::Report(args) => report(db, args),
         Command::Compare(args) => compare(db, args),
+        Command::Rules(args) => {
+            use sink::metrics::rules::{RULES, RULE_TESTS};
+            write_text(None, if args.tests { RULE_TESTS } else { RULES }).map(|()| exit::OK)
+        }
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
     };
@@ -160,40 +172,8 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
     Ok(status)
 }
 
-fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
-    let store = Store::open_existing(&store::path_or_default(db)?)?;
-    let filter = store::RunFilter {
-        label: args.label.clone(),
-        since_unix_ms: args.since,
-    };
-    let filtered = filter != store::RunFilter::default();
-    let runs = store.runs_matching(&filter)?;
-    let text = match args.format {
-        ListFormat::Text if runs.is_empty() && filtered => "no runs match\n".to_string(),
-        ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
-        ListFormat::Text => {
-            let listed: Vec<report::ls::Listed> = runs
-                .into_iter()
-                .map(|row| {
-                    // A run still going shows its figures so far (an unreadable one, none).
-                    let so_far = row
-                        .end
-                        .is_none()
-                        .then(|| report::load(&store, &row).ok())
-                        .flatten();
-                    report::ls::Listed { row, so_far }
-                })
-                .collect();
-            let this_year = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                .to_string()[..4]
-                .to_string();
-            report::ls::runs_table(&listed, Layout::for_stdout(true), &this_year)
-        }
-        ListFormat::Json => {
-            let rows: Vec<serde_json::Value> = runs.iter().map(store::RunRow::to_json).collect();
-            format!("{}\n", serde_json::to_string_pretty(&rows)?)
-        }
-    };
+/// Writes a command's text to stdout: it succeeded.
+fn print(text: String) -> Result<u8> {
     write_text(None, &text)?;
     Ok(exit::OK)
 }

@@ -30,6 +30,8 @@ pub struct SessionOptions {
     pub db: PathBuf,
     /// The memory figure the run is judged by.
     pub metric: Metric,
+    /// Where to serve Prometheus metrics.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Grace between TERM and KILL when memwarden stops processes.
     pub grace: Duration,
     /// The memory leak detector's configuration.
@@ -162,6 +164,7 @@ impl SessionOptions {
                 MetricArg::Rss => Metric::Rss,
                 MetricArg::Pss => Metric::Pss,
             },
+            metrics: args.metrics,
             detector: detector_config(&args.detect),
             knobs: detector_knobs(&args.detect),
             given: given_words(),

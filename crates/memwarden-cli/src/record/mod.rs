@@ -90,6 +90,43 @@ impl fmt::Display for StoppedBy {
     }
 }
 
+/// Where a recorded run stands, as `ls` and `report` tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// Its end is recorded.
+    Ended,
+    /// No end yet, and the memwarden recording it is alive: in progress.
+    Running,
+    /// No end, and the memwarden recording it is gone (killed, or the machine restarted).
+    MemwardenDied,
+    /// No end, and who recorded it cannot be told (another host, or an older memwarden that
+    /// did not record its PID).
+    Unknown,
+}
+
+impl RunState {
+    /// `ended`, `running`, `memwarden-died`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Ended => "ended",
+            RunState::Running => "running",
+            RunState::MemwardenDied => "memwarden-died",
+            RunState::Unknown => "unknown",
+        }
+    }
+
+    /// The state in a few words, for tables and report titles.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RunState::Ended => "ended",
+            RunState::Running => "running",
+            RunState::MemwardenDied => "memwarden died",
+            RunState::Unknown => "no end recorded",
+        }
+    }
+}
+
 /// What is known of a run when it starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
@@ -162,6 +199,8 @@ pub enum Record {
     Event(Event),
     /// The live verdict, when it changed (and now and then, with its figures).
     Verdict(RunVerdict),
+    /// A line for the user, live (what memwarden did or found; the event records it too).
+    Line(String),
     /// The end of the run; nothing follows it.
     End(RunEnd),
 }

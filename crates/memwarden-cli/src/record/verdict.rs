@@ -27,6 +27,8 @@ pub struct RunVerdict {
     pub time_to_limit_s: Option<f64>,
     /// The nearest limit: `--limit`, a cgroup limit, or what the machine has available.
     pub limit_bytes: Option<u64>,
+    /// The memory floor the detector judges, at its latest bucket.
+    pub floor_bytes: Option<f64>,
     /// The reason in plain words.
     pub reason: String,
     /// The memory verdict on its own.
@@ -47,6 +49,7 @@ impl Default for RunVerdict {
             detected_at_s: None,
             time_to_limit_s: None,
             limit_bytes: None,
+            floor_bytes: None,
             reason: String::new(),
             memory_kind: VerdictKind::Inconclusive,
             resources: BTreeMap::new(),

@@ -5,10 +5,10 @@
 
 use memwarden::units::format_seconds;
 
-use super::model::{RunReport, RunState};
+use super::model::RunReport;
 use super::term::printable;
 use crate::exit;
-use crate::record::{EventKind, RunKind, StoppedBy};
+use crate::record::{EventKind, RunKind, RunState, StoppedBy};
 
 /// The run's end and how long it lasted, without a subject: "exited with status 7 after
 /// 12.0s", "killed by SIGKILL after 3.0s", "stopped by memwarden at --timeout after 1h 00m".
@@ -16,11 +16,14 @@ pub fn ending(r: &RunReport) -> String {
     let took = format_seconds(r.duration_s);
     match r.state {
         RunState::Running => return format!("still running, {took} so far"),
-        RunState::Died => {
+        RunState::MemwardenDied => {
             return format!(
                 "without an end: its memwarden died after {took} of recording (the figures \
                  are those recorded until then)"
             )
+        }
+        RunState::Unknown => {
+            return format!("without a recorded end, {took} recorded (who recorded it is unknown)")
         }
         RunState::Ended => {}
     }
@@ -255,11 +258,12 @@ mod tests {
             ending(&r),
             "stopped by memwarden on a second SIGINT after 12.0s"
         );
-        let r = report(RunKind::Run, None, vec![]);
+        let mut r = report(RunKind::Run, None, vec![]);
+        r.state = RunState::Running;
         assert_eq!(ending_with_status(&r), "still running, 0ms so far");
         let mut r = report(RunKind::Run, Some(end(None, None, 127)), vec![]);
         assert_eq!(ending_with_status(&r), "could not be started (exit 127)");
-        r.state = RunState::Died;
+        r.state = RunState::MemwardenDied;
         assert!(ending(&r).starts_with("without an end: its memwarden died"));
     }
 

@@ -17,13 +17,13 @@ use memwarden::units::{format_bytes, format_bytes_f, format_rate, format_seconds
 use super::chart::{css_word, Chart, Line, Unit};
 use super::ending::{ending_with_status, processes as n_processes, title};
 use super::memory::MemoryCharts;
-use super::model::RunState;
 use super::svg::escape;
 use super::term::{command_line, printable};
 use super::text::{grows, sampling};
 use super::timeline::Series;
 use super::verdict::{self, Context, NOT_JUDGED};
 use super::{RenderRun, Run};
+use crate::record::RunState;
 
 /// The HTML format.
 pub struct Html;
@@ -80,7 +80,7 @@ fn header(h: &mut String, run: &Run<'_>, title: &str) {
     let r = &run.report;
     let badge = match r.state {
         RunState::Ended => String::new(),
-        state => format!(" <span class=\"badge\">{}</span>", state.as_str()),
+        state => format!(" <span class=\"badge\">{}</span>", state.describe()),
     };
     let _ = write!(
         h,
@@ -455,7 +455,7 @@ fn details(h: &mut String, run: &Run<'_>) {
             "memwarden status".into(),
             match r.state {
                 RunState::Ended => r.status.to_string(),
-                state => format!("none yet ({})", state.as_str()),
+                state => format!("none yet ({})", state.describe()),
             },
         ),
     ];

@@ -4,10 +4,10 @@
 use memwarden::units::{format_bytes, format_seconds};
 
 use super::ending::signal_name;
-use super::model::{RunReport, RunState};
+use super::model::RunReport;
 use super::table::Table;
 use super::term::{printable, Layout};
-use crate::store::RunRow;
+use crate::store::{RunRow, Store};
 
 /// One run to list: its row, and for a run without an end its report so far.
 pub struct Listed {
@@ -15,6 +15,24 @@ pub struct Listed {
     pub row: RunRow,
     /// The figures so far of a run that has no end (`None` for an ended run).
     pub so_far: Option<RunReport>,
+}
+
+/// The text of `ls` for `runs` of `store`: the table, fitted to stdout; a run without an end
+/// is replayed for its figures so far (an unreadable one shows none).
+pub fn listing(store: &Store, runs: Vec<RunRow>) -> String {
+    let listed: Vec<Listed> = runs
+        .into_iter()
+        .map(|row| {
+            let so_far = row
+                .end
+                .is_none()
+                .then(|| super::load(store, &row).ok())
+                .flatten();
+            Listed { row, so_far }
+        })
+        .collect();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    runs_table(&listed, Layout::for_stdout(true), &now[..4])
 }
 
 /// The `ls` table.
@@ -40,14 +58,9 @@ pub fn runs_table(runs: &[Listed], layout: Layout, this_year: &str) -> String {
                 format!("{}+", format_seconds(r.duration_s)),
                 format_bytes(r.memory.peak_bytes),
                 r.verdict.as_ref().map(|v| v.kind.to_string()),
-                r.state.as_str().to_string(),
+                r.state.describe().to_string(),
             ),
-            (None, None) => (
-                "-".into(),
-                "-".into(),
-                None,
-                RunState::Running.as_str().into(),
-            ),
+            (None, None) => ("-".into(), "-".into(), None, row.state.describe().into()),
         };
         table.row(vec![
             row.id.to_string(),

@@ -36,7 +36,7 @@ use crate::judge::Judges;
 use crate::record::{EventKind, RecordedOptions, RunKind};
 use crate::store::{RunRow, Store};
 use compare::Comparison;
-use model::{top_processes, Metric, RunReport, RunState, RunStats};
+use model::{top_processes, Metric, RunReport, RunStats};
 use timeline::Timeline;
 
 pub use json::json;
@@ -249,9 +249,7 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
     let processes = store.processes(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
     let mut report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
-    // The store will tell a run whose memwarden died from one still going; until it can,
-    // a run without an end is running.
-    report.state = RunState::of(row.end.is_some(), false);
+    report.state = row.state;
     if let Some(judges) = so_far {
         report.verdict = Some(judges.verdict(row.meta.options.limit_bytes));
     }

@@ -5,7 +5,7 @@ use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
 use super::groups::{group_processes, ProcessGroup};
-use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunVerdict, StoppedBy};
+use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunState, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
 pub const SCHEMA: u32 = 1;
@@ -26,13 +26,12 @@ pub struct RunReport {
     pub command: Vec<String>,
     /// `run` or `watch`.
     pub kind: RunKind,
-    /// Whether the run has ended, is still running, or lost its memwarden.
-    #[serde(default)]
-    pub state: RunState,
     /// Start time, RFC 3339 UTC.
     pub started_at: String,
-    /// Seconds from start to end (to the last sample, for a run without an end).
+    /// Seconds from start to end (for a run without an end, to its last sample).
     pub duration_s: f64,
+    /// `ended`, `running`, `memwarden-died` (no end, its memwarden is gone) or `unknown`.
+    pub state: RunState,
     /// Samples taken.
     pub samples: u64,
     /// Sampling interval, seconds.
@@ -59,43 +58,6 @@ pub struct RunReport {
     pub machine: MachineReport,
     /// What happened, in time order.
     pub events: Vec<Event>,
-}
-
-/// Where a recorded run stands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    /// It has ended, and its end is recorded.
-    #[default]
-    Ended,
-    /// It has no end yet and its memwarden still runs (or is not known to be gone): its
-    /// figures are those so far.
-    Running,
-    /// It has no end and its memwarden is gone (killed, or the machine went down): its
-    /// figures are those recorded before.
-    Died,
-}
-
-impl RunState {
-    /// `ended`, `running` or `died`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Ended => "ended",
-            RunState::Running => "running",
-            RunState::Died => "died",
-        }
-    }
-
-    /// The state of a run from its end (`None`: not ended) and whether its memwarden is known
-    /// to be gone. The store decides the second (the PID and start time recorded with the
-    /// run); until it can, a run without an end reads as running.
-    pub fn of(ended: bool, memwarden_gone: bool) -> RunState {
-        match (ended, memwarden_gone) {
-            (true, _) => RunState::Ended,
-            (false, false) => RunState::Running,
-            (false, true) => RunState::Died,
-        }
-    }
 }
 
 /// The tree's memory over the run, in the run's metric.
@@ -186,10 +148,7 @@ pub struct MachineReport {
 impl RunReport {
     /// The report of a command that could not be started (for `--json`).
     pub fn not_started(meta: &RunMeta, metric: Metric) -> RunReport {
-        RunReport {
-            state: RunState::Ended,
-            ..RunStats::new(metric).report(None, meta, None, top_processes(0, []), Vec::new())
-        }
+        RunStats::new(metric).report(None, meta, None, top_processes(0, []), Vec::new())
     }
 }
 
@@ -331,7 +290,7 @@ impl RunStats {
     }
 
     /// The report: these figures with the run's metadata, end, processes and events. A run
-    /// without an end reads as running, lasting until its last sample.
+    /// without an end lasts until its last sample.
     pub fn report(
         &self,
         run_id: Option<i64>,
@@ -352,9 +311,10 @@ impl RunStats {
             label: meta.label.clone(),
             command: meta.command.clone(),
             kind: meta.kind,
-            state: RunState::of(end.is_some(), false),
             started_at: meta.started_at.clone(),
             duration_s: end.map_or(self.last_t, |e| e.duration_s),
+            // A live session has ended by the time it reports; a stored run says its own.
+            state: RunState::Ended,
             // A stored run knows how many samples it took even after old rows were folded.
             samples: end.map_or(self.samples, |e| e.samples.max(self.samples)),
             interval_s: meta.interval_s,

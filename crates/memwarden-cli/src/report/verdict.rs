@@ -9,8 +9,8 @@
 use memwarden::detect::{DetectorConfig, VerdictKind};
 use memwarden::units::{format_bytes, format_rate, format_seconds};
 
-use super::model::{RunReport, RunState};
-use crate::record::{RunVerdict, StoppedBy};
+use super::model::RunReport;
+use crate::record::{RunState, RunVerdict, StoppedBy};
 
 /// What the words say when a run has no verdict.
 pub const NOT_JUDGED: &str = "not judged";
@@ -138,7 +138,7 @@ pub fn finding(v: &RunVerdict, ctx: Context) -> Finding {
 /// observation its first verdicts need.
 fn shortest_judged() -> f64 {
     let d = DetectorConfig::default();
-    d.warmup_s + d.fast_span_s
+    d.warmup_s + d.first_look_s
 }
 
 /// Where the trend leads: it reached the limit, or reaches it (would have reached it) in so

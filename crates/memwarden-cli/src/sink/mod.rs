@@ -3,6 +3,10 @@
 //! blocks it (the store writes on its own thread, the status line draws at most a few times a
 //! second, the metrics endpoint only updates figures it serves from another thread).
 
+pub mod console;
+pub mod metrics;
+mod store;
+
 use crate::record::Record;
 
 /// One consumer of a session's records.

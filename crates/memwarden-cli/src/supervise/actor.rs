@@ -68,7 +68,6 @@ pub struct Actor {
     label: String,
     limit_bytes: Option<u64>,
     warn_bytes: Option<u64>,
-    quiet: bool,
 }
 
 /// What an actor needs to know of its session.
@@ -93,8 +92,6 @@ pub struct ActorSetup {
     pub limit_bytes: Option<u64>,
     /// `--warn`, bytes.
     pub warn_bytes: Option<u64>,
-    /// No `log` lines on stderr.
-    pub quiet: bool,
 }
 
 impl Actor {
@@ -109,7 +106,6 @@ impl Actor {
             label: setup.label,
             limit_bytes: setup.limit_bytes,
             warn_bytes: setup.warn_bytes,
-            quiet: setup.quiet,
         }
     }
 
@@ -131,17 +127,8 @@ impl Actor {
             // Hooks of the two triggers never share a slot.
             let key = i + if trigger == Trigger::Warn { 0 } else { 1 << 16 };
             let done = match action {
-                // The trigger's own event already records it: a line on stderr is the action.
-                Action::Log => {
-                    if !self.quiet {
-                        let what = match trigger {
-                            Trigger::Warn => "warning",
-                            Trigger::Leak(_) => "leak",
-                        };
-                        eprintln!("memwarden: {what}: {detail}");
-                    }
-                    continue;
-                }
+                // The trigger is always said on stderr and recorded: that is the log.
+                Action::Log => continue,
                 Action::Stop => {
                     acted.stop = true;
                     continue;

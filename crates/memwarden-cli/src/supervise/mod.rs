@@ -16,11 +16,13 @@ mod monitor;
 pub mod placement;
 mod policy;
 mod protect;
+mod reclaim;
 pub mod signals;
 mod source;
 pub mod stop;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -38,8 +40,11 @@ use crate::options::{default_label, SessionOptions, UsageError};
 use crate::record::{EventKind, RunEnd, RunKind, RunMeta, RunVerdict};
 use crate::report::model::RunReport;
 use crate::report::text::shorten;
+use crate::sink::console::Console;
+use crate::sink::metrics::server::Endpoint;
+use crate::sink::metrics::{Exporter, Served, TreeLabels};
 use crate::sink::Sinks;
-use crate::store::{writer::Recorder, Store};
+use crate::store::writer::Recorder;
 use actor::{Actor, ActorSetup, Roots};
 use guard::{GuardSetup, Guarding};
 use monitor::{Ending, Monitor, OnSignal, Parts, Until};
@@ -99,25 +104,16 @@ pub struct Afterwards {
     pub keep_leftovers: bool,
 }
 
-/// Opens the store and records the run's start; a failure is said (quiet or not: a run that is
-/// not recorded is always said) and the run goes on unrecorded.
-fn open_recorder(opts: &SessionOptions, meta: &RunMeta) -> (Recorder, Option<String>) {
-    let opened = Store::create(&opts.db).and_then(|mut store| {
-        let id = store
-            .begin_run(meta)
-            .context("cannot record the run's start")?;
-        Ok((store, id))
-    });
-    match opened {
-        Ok((store, id)) => {
-            let path = store.path().display().to_string();
-            (Recorder::start(store, id), Some(path))
-        }
-        Err(e) => {
-            eprintln!("memwarden: this run will not be recorded: {e:#}; monitoring goes on");
-            (Recorder::disabled(), None)
-        }
-    }
+/// Starts recording the run. The store is opened, and the run's start recorded, on the
+/// writer's thread: nothing here waits on it, and a failure is said by the loop (quiet or not:
+/// a run that is not recorded is always said) while the run goes on.
+fn open_recorder(opts: &SessionOptions, meta: &RunMeta, cgroup: Option<&Path>) -> Recorder {
+    Recorder::start(opts.db.clone(), meta.clone(), cgroup.map(Path::to_path_buf))
+}
+
+/// Where the run is stored, once the store has recorded it.
+fn stored_in(opts: &SessionOptions, report: &RunReport) -> Option<String> {
+    report.run_id.map(|_| opts.db.display().to_string())
 }
 
 fn meta(
@@ -177,10 +173,19 @@ fn parts(
     guarding: &Guarding,
     actor: Actor,
     recorder: Recorder,
+    metrics: Option<Served>,
     limit: Option<u64>,
+    reclaim: Option<reclaim::Reclaim>,
 ) -> Parts {
     let mut sinks = Sinks::default();
     sinks.push(Box::new(recorder));
+    sinks.push(Box::new(Console::new(opts.metric, opts.quiet)));
+    if let Some(served) = metrics {
+        served
+            .tree
+            .thresholds(guarding.limit_bytes(), guarding.rules.warn);
+        sinks.push(Box::new(served));
+    }
     Parts {
         policy: Policy::new(guarding.rules),
         actor,
@@ -190,8 +195,29 @@ fn parts(
         interval: opts.interval,
         grace: opts.grace,
         limit,
-        quiet: opts.quiet,
+        reclaim,
     }
+}
+
+/// Starts `--metrics`' endpoint, before anything else starts: an address that cannot be used
+/// is refused with the command never run.
+fn serve_metrics(opts: &SessionOptions, label: &str, tree: RunKind) -> Result<Option<Served>> {
+    let Some(addr) = opts.metrics else {
+        return Ok(None);
+    };
+    let exporter = Exporter::default();
+    let endpoint = Endpoint::start(addr, exporter.clone()).map_err(UsageError)?;
+    if !opts.quiet {
+        eprintln!("memwarden: metrics at http://{}/metrics", endpoint.addr());
+    }
+    let tree = exporter.tree(TreeLabels {
+        label: label.to_string(),
+        tree: tree.as_str().to_string(),
+    });
+    Ok(Some(Served {
+        tree,
+        _endpoint: endpoint,
+    }))
 }
 
 /// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
@@ -223,6 +249,7 @@ pub fn run(
     let mode = placement
         .as_ref()
         .map_or("process-tree", |p| p.version().mode_name());
+    let metrics = serve_metrics(opts, &label, RunKind::Run)?;
 
     // Orphans of the tree re-parent to memwarden instead of init, so they stay visible
     // and are reaped here.
@@ -294,7 +321,10 @@ pub fn run(
         mem_total,
     );
     guarding.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, placement.as_ref().map(|p| p.dir()));
+    // Runs whose memwarden died may have left survivors in their cgroups: reclaimed beside
+    // this one, once the store is open.
+    let reclaim = reclaim::Reclaim::start(recorder.abandoned(), opts.grace);
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
@@ -310,10 +340,17 @@ pub fn run(
         label,
         limit_bytes: guarding.limit_bytes(),
         warn_bytes: guarding.rules.warn,
-        quiet: opts.quiet,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, limit);
+    let parts = parts(
+        opts,
+        &guarding,
+        actor,
+        recorder,
+        metrics,
+        limit,
+        Some(reclaim),
+    );
     let notes = std::mem::take(&mut guarding.notes);
     let source = TreeSource::new(sampler, placement, guarding.kernel);
     let mut monitor = Monitor::new(source, parts);
@@ -381,9 +418,9 @@ pub fn run(
         samples: 0,
     });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
         gate,
     })
 }
@@ -441,6 +478,7 @@ pub fn watch(
             base
         }
     });
+    let metrics = serve_metrics(opts, &label, RunKind::Watch)?;
     let membership = Membership::Descendants(Descendants {
         roots: pids.to_vec(),
         ..Default::default()
@@ -475,7 +513,7 @@ pub fn watch(
         mem_total,
     );
     guarding.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
+    let recorder = open_recorder(opts, &meta, None);
     let actor = Actor::new(ActorSetup {
         on_warn: opts.guard.on_warn.clone(),
         on_leak: opts.guard.on_leak.clone(),
@@ -487,10 +525,9 @@ pub fn watch(
         label,
         limit_bytes: guarding.limit_bytes(),
         warn_bytes: guarding.rules.warn,
-        quiet: opts.quiet,
     });
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, limit);
+    let parts = parts(opts, &guarding, actor, recorder, metrics, limit, None);
     let notes = std::mem::take(&mut guarding.notes);
     let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
@@ -517,7 +554,7 @@ pub fn watch(
     match monitor.run(&wake_rx, until)? {
         Ending::TreeEmpty => monitor.event(EventKind::Exit, "every watched process has exited"),
         Ending::DeadlinePassed => monitor.event(EventKind::Stop, "the watch duration has passed"),
-        Ending::RootExited(_) | Ending::Signalled(_) => {}
+        Ending::RootExited(_) | Ending::Signalled(_) | Ending::Unstoppable => {}
     }
     let stops = monitor.stops().clone();
     let status = match stops.by {
@@ -536,9 +573,9 @@ pub fn watch(
         samples: 0,
     });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
         gate: None,
     })
 }

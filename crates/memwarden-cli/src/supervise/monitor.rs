@@ -13,6 +13,7 @@ use memwarden::units::format_bytes;
 
 use super::actor::{Actor, Trigger};
 use super::policy::{Decision, Policy, Reading, StopOrder, Trend};
+use super::reclaim::Reclaim;
 use super::signals::Wake;
 use super::source::Source;
 use super::stop::StopPlan;
@@ -20,6 +21,7 @@ use crate::judge::{describe, Judges};
 use crate::record::{Event, EventKind, ExitInfo, Record, RunEnd, RunMeta, RunVerdict, StoppedBy};
 use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
 use crate::report::text::{processes, shorten, signal_name};
+use crate::sink::console::worth_a_line;
 use crate::sink::Sinks;
 
 /// How often the largest processes' readings are recorded (per-process rows), at most.
@@ -64,6 +66,9 @@ pub enum Ending {
     DeadlinePassed,
     /// A signal ended the session (`watch`).
     Signalled(i32),
+    /// memwarden stopped the tree, and what is left it cannot stop (`watch`: nothing more
+    /// can be done).
+    Unstoppable,
 }
 
 /// How memwarden ended its part: what it stopped and whether anything escaped it.
@@ -95,8 +100,8 @@ pub struct Parts {
     pub grace: Duration,
     /// The tightest known cap on the tree's memory, for time-to-limit.
     pub limit: Option<u64>,
-    /// Say actions and stops on stderr.
-    pub quiet: bool,
+    /// What a dead memwarden left, being reclaimed beside the run (`run` only).
+    pub reclaim: Option<Reclaim>,
 }
 
 /// A session of sampling: the loop and everything it keeps.
@@ -115,7 +120,7 @@ pub struct Monitor<S: Source> {
     interval: Duration,
     grace: Duration,
     limit: Option<u64>,
-    quiet: bool,
+    reclaim: Option<Reclaim>,
     timeout_at: Option<Instant>,
     command_ended: bool,
     stops: Stops,
@@ -147,7 +152,7 @@ impl<S: Source> Monitor<S> {
             interval: parts.interval,
             grace: parts.grace,
             limit: parts.limit,
-            quiet: parts.quiet,
+            reclaim: parts.reclaim,
             timeout_at,
             command_ended: false,
             stops: Stops::default(),
@@ -192,13 +197,10 @@ impl<S: Source> Monitor<S> {
         self.events.push(event);
     }
 
-    /// Records an event now and says it on stderr (unless quiet).
+    /// Records an event now and says it to the user, live.
     pub fn say(&mut self, kind: EventKind, detail: impl Into<String>) {
         let detail = detail.into();
-        if !self.quiet {
-            // Details name processes by their command lines: shown, never obeyed.
-            eprintln!("memwarden: {}", crate::report::term::printable(&detail));
-        }
+        self.sinks.accept(&Record::Line(detail.clone()));
         self.event(kind, detail);
     }
 
@@ -212,6 +214,9 @@ impl<S: Source> Monitor<S> {
                 return Ok(Ending::TreeEmpty);
             }
             self.guard(&sample);
+            if until.root.is_none() && !self.stops.survivors.is_empty() {
+                return Ok(Ending::Unstoppable);
+            }
             tick_at = next_tick(tick_at, self.interval);
             if until.deadline.is_some_and(|d| tick_at > d) {
                 return Ok(Ending::DeadlinePassed);
@@ -270,6 +275,10 @@ impl<S: Source> Monitor<S> {
     }
 
     fn record(&mut self, sample: Sample) {
+        let reclaimed = self.reclaim.as_ref().map(Reclaim::notes);
+        for (kind, detail) in reclaimed.into_iter().flatten() {
+            self.say(kind, detail);
+        }
         self.last_recorded_t = sample.t;
         self.stats.push(&sample);
         self.sinks.accept(&Record::Sample(sample));
@@ -281,7 +290,11 @@ impl<S: Source> Monitor<S> {
         };
         let changed = !changes.is_empty();
         for change in changes {
-            let event = Event::new(sample.t, EventKind::Verdict, describe(&change));
+            let detail = describe(&change);
+            if worth_a_line(change.before, change.verdict.kind) {
+                self.sinks.accept(&Record::Line(detail.clone()));
+            }
+            let event = Event::new(sample.t, EventKind::Verdict, detail);
             self.sinks.accept(&Record::Event(event.clone()));
             self.events.push(event);
         }
@@ -377,7 +390,7 @@ impl<S: Source> Monitor<S> {
 
     fn decide(&mut self, decision: Decision, bytes: u64, measure: &str) {
         match decision {
-            Decision::OomKill { count } => self.event(
+            Decision::OomKill { count } => self.say(
                 EventKind::OomKill,
                 format!(
                     "the kernel's OOM killer killed {} in the run's cgroup",
@@ -390,6 +403,8 @@ impl<S: Source> Monitor<S> {
                     format_bytes(bytes),
                     format_bytes(threshold)
                 );
+                self.sinks
+                    .accept(&Record::Line(format!("warning: {detail}")));
                 self.event(EventKind::Warn, detail.clone());
                 self.act(Trigger::Warn, bytes, &detail);
             }
@@ -404,7 +419,7 @@ impl<S: Source> Monitor<S> {
             Decision::Leak { trigger, detail } => {
                 let reason = self.verdict().reason;
                 let detail = format!("{detail} ({})", shorten(&reason, 200));
-                self.event(EventKind::Leak, detail.clone());
+                self.say(EventKind::Leak, detail.clone());
                 if self.act(Trigger::Leak(trigger), bytes, &detail) {
                     if let Some(order) = self.policy.leak_stop(&detail) {
                         self.stop(&order);
@@ -597,6 +612,10 @@ impl<S: Source> Monitor<S> {
     ) -> RunReport {
         for detail in self.actor.finish(wake) {
             self.event(EventKind::Hook, detail);
+        }
+        let reclaimed = self.reclaim.as_mut().map(Reclaim::finish);
+        for (kind, detail) in reclaimed.into_iter().flatten() {
+            self.say(kind, detail);
         }
         if let Some((peak, limit)) = self.src.kernel_peak() {
             self.event(

@@ -135,7 +135,6 @@ fn harness(src: Scripted, rules: Rules, on_warn: Vec<Action>, on_leak: Vec<Actio
         label: "scripted".into(),
         limit_bytes: rules.limit.map(|(b, _)| b),
         warn_bytes: rules.warn,
-        quiet: true,
     });
     let monitor = Monitor::new(
         src,
@@ -148,7 +147,7 @@ fn harness(src: Scripted, rules: Rules, on_warn: Vec<Action>, on_leak: Vec<Actio
             interval: Duration::from_millis(1),
             grace: Duration::ZERO,
             limit: rules.limit.map(|(b, _)| b),
-            quiet: true,
+            reclaim: None,
         },
     );
     Harness { monitor, wake, rx }
