@@ -177,7 +177,7 @@ impl Store {
             .rev()
             .take(LISTED_AT_MOST)
             .map(|r| {
-                let label = crate::report::term::printable(&r.meta.label);
+                let label = crate::record::printable(&r.meta.label);
                 format!("  {:>5}  {}  {label}", r.id, r.meta.started_at)
             })
             .collect();
@@ -223,7 +223,7 @@ impl Store {
                 "run {} ({}) is still being recorded by memwarden (pid {}); remove it once it \
                  has ended",
                 r.id,
-                crate::report::term::printable(&r.meta.label),
+                crate::record::printable(&r.meta.label),
                 r.owner.map_or(0, |o| o.pid)
             );
         }
