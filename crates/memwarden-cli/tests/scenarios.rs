@@ -35,7 +35,7 @@ fn root() -> PathBuf {
 /// interpreter, Rust binaries from the same target directory as `memwarden`.
 fn command(name: &str) -> Result<Vec<String>, String> {
     let (scenario, variant) = name.rsplit_once('-').expect("scenario-variant");
-    let mut cmd = if ["s1", "s2", "s3"].iter().any(|p| scenario.starts_with(p)) {
+    let cmd = if ["s1", "s2", "s3"].iter().any(|p| scenario.starts_with(p)) {
         let script = root()
             .join("scenarios")
             .join(scenario)
