@@ -90,9 +90,12 @@ pub fn finding(v: &RunVerdict, ctx: Context) -> Finding {
         VerdictKind::Plateau => {
             let rest = match v.detected_at_s {
                 Some(t) => format!(
-                    ": called a leak at {}, then the memory floor stopped rising (a cache \
+                    ": called a leak at {}, then the memory floor stopped rising{} (a cache \
                      that filled, not a leak)",
-                    format_seconds(t)
+                    format_seconds(t),
+                    v.revised_at_s
+                        .map(|r| format!(" by {}", format_seconds(r)))
+                        .unwrap_or_default()
                 ),
                 None => ": the memory floor rose, then stopped rising (a cache that filled, \
                           not a leak)"
@@ -194,9 +197,10 @@ pub fn measured_growth(v: &RunVerdict) -> Option<f64> {
     v.growth_measured().then_some(v.growth_bytes_per_s)
 }
 
-/// A rise not (yet) called: growth whose whole interval is above zero.
+/// A rise not (yet) called: the detector says the floor rises (older records, which do not
+/// say, by a growth whose whole interval is above zero).
 fn rising(v: &RunVerdict) -> bool {
-    v.growth_bytes_per_s > 0.0 && v.growth_ci_bytes_per_s[0] > 0.0
+    v.rising || (v.growth_bytes_per_s > 0.0 && v.growth_ci_bytes_per_s[0] > 0.0)
 }
 
 /// A rate known to within half of itself.
@@ -342,11 +346,12 @@ mod tests {
             kind: VerdictKind::Plateau,
             memory_kind: VerdictKind::Plateau,
             detected_at_s: Some(240.0),
+            revised_at_s: Some(300.0),
             ..RunVerdict::default()
         };
-        assert!(finding(&revised, Context::default())
-            .text()
-            .starts_with("levelled off: called a leak at 4m 00s, then"));
+        assert!(finding(&revised, Context::default()).text().starts_with(
+            "levelled off: called a leak at 4m 00s, then the memory floor stopped rising by 5m 00s"
+        ));
         let bare = RunVerdict::default();
         let long = Context {
             duration_s: 600.0,
