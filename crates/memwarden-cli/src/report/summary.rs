@@ -51,7 +51,7 @@ pub fn summary(report: &RunReport, stored: Option<&Stored<'_>>, layout: Layout) 
         let _ = writeln!(out, "memwarden: `{label}`");
         field(&mut out, "", &end, layout);
     }
-    verdict_fields(&mut out, report, layout, false, Some(1));
+    verdict_fields(&mut out, report, layout, false, Some(2));
     let m = &report.memory;
     figures_field(
         &mut out,

@@ -20,6 +20,9 @@ pub const NOT_JUDGED: &str = "not judged";
 pub struct Context {
     /// The run goes on: its verdict is the one so far, its projections are still ahead.
     pub running: bool,
+    /// The run has no recorded end (running, or its memwarden died): its figures are what was
+    /// recorded.
+    pub unended: bool,
     /// memwarden stopped the run at its limit (or the kernel killed in it there).
     pub reached_limit: bool,
     /// How long the run lasted (so far), seconds.
@@ -31,6 +34,7 @@ impl Context {
     pub fn of(report: &RunReport) -> Context {
         Context {
             running: report.state == RunState::Running,
+            unended: report.state != RunState::Ended,
             reached_limit: report.stopped_by == Some(StoppedBy::Limit),
             duration_s: report.duration_s,
         }
@@ -124,6 +128,9 @@ pub fn finding(v: &RunVerdict, ctx: Context) -> Finding {
             let rest = match (ctx.running, ctx.duration_s < shortest_judged()) {
                 (true, true) => format!(": not judged yet, {took} so far"),
                 (true, false) => ": not enough to call it yet".to_string(),
+                (false, true) if ctx.unended => {
+                    format!(": too short to judge ({took} recorded)")
+                }
                 (false, true) => format!(": too short to judge (it lasted {took})"),
                 (false, false) => ": not enough to call it in this run".to_string(),
             };
