@@ -11,11 +11,12 @@
 use memwarden::units::format_bytes_f;
 
 use super::axis::{time_label, time_step, value_label, value_step};
+use super::marks;
 use super::svg::{Svg, Value};
 use super::timeline::{Series, Timeline};
 use super::verdict::time_until;
 use super::{Overlays, Threshold};
-use crate::record::{Event, EventKind};
+use crate::record::Event;
 
 /// What the y axis counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +66,6 @@ pub struct Chart<'a> {
 
 /// Margins around the plot: left (y labels), right, top, bottom (x labels, event marks).
 const MARGIN: (f64, f64, f64, f64) = (78.0, 18.0, 14.0, 36.0);
-
-/// Events closer than this (user units) share a mark and a label.
-const EVENT_MERGE: f64 = 3.0;
-
-/// Rows of event labels at the top of the plot; an event whose label fits in none is marked
-/// without one (the events table lists them all).
-const LABEL_ROWS: usize = 4;
-
-/// Width of a label's character, user units (11px text is ~6 wide).
-const LABEL_CHAR: f64 = 6.0;
 
 /// A threshold more than this many times the data's highest value is named, not drawn to scale.
 const THRESHOLD_SCALE: f64 = 3.0;
@@ -244,7 +235,7 @@ impl Chart<'_> {
         if let Some(o) = self.overlays {
             self.overlays(&mut svg, &f, o);
         }
-        self.events(&mut svg, &f);
+        marks::draw(&mut svg, &f, self.events, self.label_events);
         // The hover guide, moved by the page's script.
         svg.line(
             (l, top),
@@ -401,111 +392,6 @@ impl Chart<'_> {
             &text,
         );
     }
-
-    fn events(&self, svg: &mut Svg, f: &Frame) {
-        let (l, top, r, bottom) = f.plot;
-        // Events close together share a mark; the setup notes at the start are not marked.
-        let mut groups: Vec<(f64, Vec<&Event>)> = Vec::new();
-        for e in self.events.iter().filter(|e| marked(&e.kind)) {
-            let x = f.x(e.at_s.clamp(f.t.0, f.t.1));
-            match groups.last_mut() {
-                Some((gx, g)) if (x - *gx).abs() <= EVENT_MERGE => g.push(e),
-                _ => groups.push((x, vec![e])),
-            }
-        }
-        if groups.is_empty() {
-            return;
-        }
-        let mut rows: Vec<Vec<(f64, f64)>> = vec![Vec::new(); LABEL_ROWS];
-        svg.open("g", &[("class", "events".into())]);
-        for (x, group) in groups {
-            let e = group[0];
-            let class = format!("ev ev-{}", css_word(e.kind.as_str()));
-            let mut title = group
-                .iter()
-                .take(5)
-                .map(|e| {
-                    format!(
-                        "{} {}: {}",
-                        memwarden::units::format_seconds(e.at_s),
-                        e.kind,
-                        super::term::printable(&e.detail)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            if group.len() > 5 {
-                title.push_str(&format!("\n… and {} more", group.len() - 5));
-            }
-            svg.open("g", &[("class", Value::Text(&class))]);
-            svg.text("title", &[], &title);
-            svg.line((x, top), (x, bottom), &[]);
-            if self.label_events {
-                let mut label = event_label(e);
-                if group.len() > 1 {
-                    label.push_str(&format!(" +{}", group.len() - 1));
-                }
-                let width = label.chars().count() as f64 * LABEL_CHAR;
-                // Right of the mark, or left of it near the right edge.
-                let (x0, anchor) = if x + 3.0 + width <= r {
-                    (x + 3.0, "start")
-                } else {
-                    (x - 3.0 - width, "end")
-                };
-                let span = (x0.max(l) - 4.0, x0 + width + 4.0);
-                let free = rows
-                    .iter()
-                    .position(|row| row.iter().all(|(a, b)| span.1 < *a || span.0 > *b));
-                if let Some(i) = free {
-                    rows[i].push(span);
-                    let tx = if anchor == "start" { x + 3.0 } else { x - 3.0 };
-                    svg.text(
-                        "text",
-                        &[
-                            ("class", "ev-label".into()),
-                            ("x", tx.into()),
-                            ("y", (top + 11.0 + 12.0 * i as f64).into()),
-                            ("text-anchor", anchor.into()),
-                        ],
-                        &label,
-                    );
-                }
-            }
-            svg.close();
-        }
-        svg.close();
-    }
-}
-
-/// Whether an event is marked on the charts: not the start and the guard's setup notes,
-/// which are about the run as a whole (the events table lists them).
-fn marked(kind: &EventKind) -> bool {
-    !matches!(kind, EventKind::Start | EventKind::Guard)
-}
-
-/// A few words for an event's mark: its kind, or for a verdict change what changed
-/// (`memory: leak`), for a signal which one.
-pub fn event_label(e: &Event) -> String {
-    let words = match &e.kind {
-        EventKind::Verdict => e
-            .detail
-            .split(" — ")
-            .next()
-            .unwrap_or("verdict")
-            .to_string(),
-        EventKind::Signal => e
-            .detail
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .find(|w| w.starts_with("SIG") && w.len() > 3)
-            .unwrap_or("signal")
-            .to_string(),
-        EventKind::OomKill => "OOM kill".to_string(),
-        EventKind::Leak => "leak action".to_string(),
-        EventKind::StoreError => "store error".to_string(),
-        EventKind::SystemFloor => "system floor".to_string(),
-        other => other.as_str().to_string(),
-    };
-    super::term::shorten(&super::term::printable(&words), 28)
 }
 
 /// An event kind as a CSS class word.
@@ -524,6 +410,7 @@ pub fn css_word(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::EventKind;
     use crate::report::model::Metric;
     use crate::report::{Projection, Trend};
     use memwarden::sample::{Sample, TreeTotals};
@@ -665,7 +552,8 @@ mod tests {
         let svg = chart.svg();
         let labels = svg.matches("class=\"ev-label\"").count();
         assert_eq!(
-            labels, LABEL_ROWS,
+            labels,
+            super::super::marks::LABEL_ROWS,
             "one label per row, the rest on hover: {svg}"
         );
     }

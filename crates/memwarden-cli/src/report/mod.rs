@@ -15,6 +15,7 @@ pub mod html;
 pub mod json;
 pub mod ls;
 pub mod markdown;
+pub mod marks;
 pub mod memory;
 pub mod model;
 pub mod sparkline;
