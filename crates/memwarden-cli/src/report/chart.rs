@@ -464,6 +464,11 @@ mod tests {
             Event::new(0.01, EventKind::Start, "started `x`"),
             Event::new(40.0, EventKind::Warn, "over 50 MiB"),
             Event::new(40.5, EventKind::Verdict, "memory: leak — floor rose"),
+            Event::new(
+                70.0,
+                EventKind::Verdict,
+                "memory: rising 2 MiB/s (1 to 3); at this",
+            ),
             Event::new(99.0, EventKind::Limit, "reached 130 MiB"),
         ];
         let chart = Chart {
@@ -507,6 +512,7 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains(">warn</text>") && svg.contains(">memory: leak</text>"));
+        assert!(svg.contains(">memory: rising 2 MiB/s</text>"), "{svg}");
         assert!(svg.contains(">limit</text>"), "{svg}");
         assert!(svg.contains("40.0s warn: over 50 MiB"), "{svg}");
 

@@ -104,11 +104,13 @@ fn marked(kind: &EventKind) -> bool {
 /// (`memory: leak`), for a signal which one.
 pub fn event_label(e: &Event) -> String {
     let words = match &e.kind {
+        // What changed, before its figures: "memory: leak", "memory: rising 28.1 MiB/s".
         EventKind::Verdict => e
             .detail
-            .split(" — ")
+            .split([';', '(', '—'])
             .next()
             .unwrap_or("verdict")
+            .trim()
             .to_string(),
         EventKind::Signal => e
             .detail
