@@ -3,6 +3,7 @@
 mod analyze;
 mod cli;
 mod exit;
+mod heap;
 mod judge;
 mod options;
 mod record;
@@ -31,7 +32,10 @@ fn main() -> ExitCode {
                 fail_on_leak: args.fail_on_leak,
                 max_growth: args.max_growth,
             };
-            finish_session(&opts, supervise::run(&opts, &gates, &args.command))
+            let heap = heap::start(heap::options(&args.heap, &opts)?.as_ref(), &args.command)?;
+            let env = heap.as_ref().map_or(&[][..], |h| h.env());
+            let outcome = supervise::run(&opts, &gates, &args.command, env);
+            finish_session(&opts, heap::conclude(heap, outcome, &opts.db))
         }),
         Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))

@@ -197,7 +197,9 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
     })?;
     let processes = store.processes(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
-    Ok(stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events))
+    let mut report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
+    report.heap = crate::heap::HeapReport::load(store, row.id)?;
+    Ok(report)
 }
 
 /// The detector's knobs a run was judged with, from its recorded options.

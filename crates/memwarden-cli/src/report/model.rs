@@ -55,6 +55,9 @@ pub struct RunReport {
     pub machine: MachineReport,
     /// What happened, in time order.
     pub events: Vec<Event>,
+    /// Call-site attribution (`run --heap` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<crate::heap::HeapReport>,
 }
 
 /// The tree's memory over the run, in the run's metric.
@@ -333,6 +336,7 @@ impl RunStats {
                 max_psi_some_avg10: self.max_psi,
             },
             events,
+            heap: None,
         }
     }
 }

@@ -168,6 +168,9 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     for gate in report.events.iter().filter(|e| e.kind == kind::GATE) {
         let _ = writeln!(out, "  gate     {} → exit {}", gate.detail, report.status);
     }
+    if let Some(heap) = &report.heap {
+        out.push_str(&crate::heap::render::text(heap));
+    }
     match (stored, report.run_id) {
         (Some(path), Some(id)) => {
             let lost = report.events.iter().any(|e| e.kind == kind::STORE_ERROR);
@@ -285,6 +288,9 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
             ]);
         }
         out.push_str(&table.render());
+    }
+    if let Some(heap) = &report.heap {
+        let _ = write!(out, "\n{}", crate::heap::render::text(heap));
     }
     if !report.events.is_empty() {
         let _ = writeln!(out, "\n{}", style.paint("1", "events"));

@@ -3,6 +3,7 @@
 //! reading for `ls` and `report` is here.
 
 mod fold;
+pub mod heap;
 mod schema;
 pub mod writer;
 

@@ -82,6 +82,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_run ON events(run_id, at_s);",
     // 2: the number of samples taken, kept apart from the rows left after folding.
     "ALTER TABLE runs ADD COLUMN samples INTEGER;",
+    // 3: `run --heap`: the heap report's header, and its ranked call sites with their series.
+    "ALTER TABLE runs ADD COLUMN heap TEXT;  -- JSON: the heap report without its sites
+    CREATE TABLE heap_sites (
+        run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        rank               INTEGER NOT NULL,
+        function           TEXT NOT NULL,
+        location           TEXT,
+        live_bytes         INTEGER NOT NULL,
+        allocated_bytes    INTEGER NOT NULL,
+        growth_bytes_per_s REAL NOT NULL,
+        verdict            TEXT NOT NULL,
+        site               TEXT NOT NULL,  -- JSON: the whole site, its frames and series
+        PRIMARY KEY (run_id, rank)
+    );",
 ];
 
 /// The schema version this build writes.

@@ -112,8 +112,14 @@ fn mem_total() -> u64 {
         .map_or(0, |m| m.mem_total_bytes)
 }
 
-/// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
-pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Outcome> {
+/// `memwarden run`: starts `argv` (with `env` added to its environment), watches its tree
+/// until it exits, stops leftovers.
+pub fn run(
+    opts: &SessionOptions,
+    gates: &Gates,
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
     let mem_total = mem_total();
@@ -173,7 +179,7 @@ pub fn run(opts: &SessionOptions, gates: &Gates, argv: &[OsString]) -> Result<Ou
     };
     let pid = {
         let mut registry = children.lock();
-        let pid = match child::spawn(argv, setup) {
+        let pid = match child::spawn(argv, env, setup) {
             Ok(pid) => pid,
             Err(e) => {
                 eprintln!("memwarden: {}", e.message);

@@ -1,0 +1,153 @@
+//! `run --heap`: which call sites hold the memory that grows.
+//!
+//! [`HeapSession::prepare`] writes the sampling interposer this binary carries (crate
+//! `memwarden-heap`) to a private directory, listens on a Unix socket beside it, and gives the
+//! environment that preloads it into the command (`LD_PRELOAD` passes on to the whole tree);
+//! a background thread reads every process's stream ([`receiver`]) into per-site live bytes
+//! ([`profile`]), judged over time by the library's leak detector; [`HeapSession::finish`]
+//! ranks and symbolizes the sites into a [`HeapReport`] (JSON `heap`), which [`render`] prints
+//! as text or HTML and [`pprof`] exports.
+
+mod interposer;
+mod limits;
+pub mod pprof;
+mod profile;
+mod protocol;
+mod receiver;
+pub mod render;
+mod report;
+mod symbols;
+mod wiring;
+
+use std::ffi::OsString;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use memwarden::detect::DetectorConfig;
+
+pub use report::HeapReport;
+pub use wiring::{conclude, options, start};
+
+/// What `run --heap` was asked for.
+#[derive(Debug, Clone)]
+pub struct HeapOptions {
+    /// Mean bytes between samples, per thread.
+    pub sample_bytes: u64,
+    /// How often each site's live bytes are recorded (the run's sampling interval).
+    pub interval: Duration,
+    /// The detector settings the tree is judged with, used for every site.
+    pub detector: DetectorConfig,
+    /// `--heap-export pprof FILE`.
+    pub pprof: Option<PathBuf>,
+}
+
+/// A `--heap` run in progress: the interposer written out, the socket listening, the
+/// receiver running.
+pub struct HeapSession {
+    /// Holds the interposer and the socket; removed when the session ends.
+    _dir: tempfile::TempDir,
+    env: Vec<(OsString, OsString)>,
+    notes: Vec<String>,
+    stop: Arc<AtomicBool>,
+    receiver: Option<JoinHandle<profile::Profile>>,
+    pprof: Option<PathBuf>,
+}
+
+impl HeapSession {
+    /// Writes the interposer out, starts listening, and checks `program` (the command about
+    /// to run) for what keeps attribution from working; each such note is also printed on
+    /// stderr now.
+    pub fn prepare(opts: &HeapOptions, program: &Path) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("memwarden-heap-")
+            .tempdir()
+            .context("cannot create a private directory for the heap interposer")?;
+        let library = interposer::write_to(dir.path())?;
+        let socket = dir.path().join("s");
+        let listener = UnixListener::bind(&socket)
+            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+        listener.set_nonblocking(true)?;
+        let mut preload = library.into_os_string();
+        if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+            preload.push(":");
+            preload.push(old);
+        }
+        let env = vec![
+            ("LD_PRELOAD".into(), preload),
+            ("MEMWARDEN_HEAP_SOCKET".into(), socket.into_os_string()),
+            (
+                "MEMWARDEN_HEAP_SAMPLE".into(),
+                opts.sample_bytes.to_string().into(),
+            ),
+        ];
+        let notes = limits::check(program);
+        for n in &notes {
+            eprintln!("memwarden: heap: {n}");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let profile = profile::Profile::new(opts.detector.clone(), opts.sample_bytes);
+        let tick = opts
+            .interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let start = Instant::now();
+        let flag = Arc::clone(&stop);
+        let receiver = std::thread::Builder::new()
+            .name("heap-receiver".into())
+            .spawn(move || receiver::receive(listener, profile, start, tick, flag))
+            .context("cannot start the heap receiver")?;
+        Ok(HeapSession {
+            _dir: dir,
+            env,
+            notes,
+            stop,
+            receiver: Some(receiver),
+            pprof: opts.pprof.clone(),
+        })
+    }
+
+    /// Variables to add to the command's environment.
+    pub fn env(&self) -> &[(OsString, OsString)] {
+        &self.env
+    }
+
+    /// Once the tree has ended: reads what is left, ranks and symbolizes the sites, writes
+    /// `--heap-export` if asked. A failed export is a note, never an error of the run.
+    pub fn finish(mut self) -> HeapReport {
+        self.stop.store(true, Ordering::Release);
+        let profile = self.receiver.take().and_then(|r| r.join().ok());
+        let mut notes = std::mem::take(&mut self.notes);
+        let Some(profile) = profile else {
+            notes.push("the heap receiver failed; no call sites".to_string());
+            return HeapReport {
+                notes,
+                ..HeapReport::default()
+            };
+        };
+        if profile.processes == 0 {
+            notes.push(
+                "no process of the tree reported a sample: it allocated less than one sample interval, or none of it loaded the interposer".to_string(),
+            );
+        }
+        let report = HeapReport::from_profile(&profile, notes);
+        if let Some(path) = &self.pprof {
+            if let Err(e) = pprof::write(&profile, path) {
+                eprintln!("memwarden: heap: cannot write the pprof profile: {e:#}");
+            }
+        }
+        report
+    }
+}
+
+impl Drop for HeapSession {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(r) = self.receiver.take() {
+            let _ = r.join();
+        }
+    }
+}
