@@ -211,7 +211,11 @@ pub fn after_fork(child: bool) {
     }
     if child {
         // SAFETY: `before_fork` took the lock and this is the only thread of the child.
-        unsafe { SHARED.held_value().connection.forget() };
+        let shared = unsafe { SHARED.held_value() };
+        shared.connection.forget();
+        if let Some(stacks) = &mut shared.stacks {
+            stacks.report_again();
+        }
     }
     SHARED.release();
 }

@@ -65,6 +65,12 @@ impl Stacks {
         }
     }
 
+    /// Makes the next `refresh` read and report the loaded objects (a forked child reports
+    /// them on its own connection).
+    pub fn report_again(&mut self) {
+        self.generation = (u64::MAX, u64::MAX);
+    }
+
     /// Re-reads the loaded objects if the loader loaded or unloaded any since last time;
     /// returns them when it did (to be reported), `None` when nothing changed.
     pub fn refresh(&mut self) -> Option<Vec<Module>> {

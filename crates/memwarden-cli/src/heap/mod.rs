@@ -8,6 +8,7 @@
 //! ranks and symbolizes the sites into a [`HeapReport`] (JSON `heap`), which [`render`] prints
 //! as text or HTML and [`pprof`] exports.
 
+pub mod compare;
 mod interposer;
 mod limits;
 pub mod pprof;
@@ -54,9 +55,12 @@ pub struct HeapSession {
     env: Vec<(OsString, OsString)>,
     notes: Vec<String>,
     stop: Arc<AtomicBool>,
-    receiver: Option<JoinHandle<profile::Profile>>,
-    pprof: Option<PathBuf>,
+    receiver: Option<JoinHandle<HeapReport>>,
 }
+
+/// The note of a run in which no process reported a sample.
+const NO_SAMPLES: &str = "no process of the tree reported a sample: it allocated less than \
+                          one sample interval, or none of it loaded the interposer";
 
 impl HeapSession {
     /// Writes the interposer out, starts listening, and checks `program` (the command about
@@ -90,15 +94,29 @@ impl HeapSession {
             eprintln!("memwarden: heap: {n}");
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let profile = profile::Profile::new(opts.detector.clone(), opts.sample_bytes);
         let tick = opts
             .interval
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
         let start = Instant::now();
         let flag = Arc::clone(&stop);
+        let (config, sample_bytes) = (opts.detector.clone(), opts.sample_bytes);
+        let (pprof, mut report_notes) = (opts.pprof.clone(), notes.clone());
+        // The symbolizer is not `Send`: the profile lives and is reported on this thread.
         let receiver = std::thread::Builder::new()
             .name("heap-receiver".into())
-            .spawn(move || receiver::receive(listener, profile, start, tick, flag))
+            .spawn(move || {
+                let mut profile = profile::Profile::new(config, sample_bytes);
+                receiver::receive(listener, &mut profile, start, tick, flag);
+                if profile.processes == 0 {
+                    report_notes.push(NO_SAMPLES.to_string());
+                }
+                if let Some(path) = &pprof {
+                    if let Err(e) = pprof::write(&mut profile, path) {
+                        eprintln!("memwarden: heap: cannot write the pprof profile: {e:#}");
+                    }
+                }
+                HeapReport::from_profile(&mut profile, report_notes)
+            })
             .context("cannot start the heap receiver")?;
         Ok(HeapSession {
             _dir: dir,
@@ -106,7 +124,6 @@ impl HeapSession {
             notes,
             stop,
             receiver: Some(receiver),
-            pprof: opts.pprof.clone(),
         })
     }
 
@@ -115,31 +132,21 @@ impl HeapSession {
         &self.env
     }
 
-    /// Once the tree has ended: reads what is left, ranks and symbolizes the sites, writes
-    /// `--heap-export` if asked. A failed export is a note, never an error of the run.
+    /// Once the tree has ended: reads what is left, ranks and names the sites, writes
+    /// `--heap-export` if asked. A failed export is said on stderr, never an error of the run.
     pub fn finish(mut self) -> HeapReport {
         self.stop.store(true, Ordering::Release);
-        let profile = self.receiver.take().and_then(|r| r.join().ok());
-        let mut notes = std::mem::take(&mut self.notes);
-        let Some(profile) = profile else {
-            notes.push("the heap receiver failed; no call sites".to_string());
-            return HeapReport {
-                notes,
-                ..HeapReport::default()
-            };
-        };
-        if profile.processes == 0 {
-            notes.push(
-                "no process of the tree reported a sample: it allocated less than one sample interval, or none of it loaded the interposer".to_string(),
-            );
-        }
-        let report = HeapReport::from_profile(&profile, notes);
-        if let Some(path) = &self.pprof {
-            if let Err(e) = pprof::write(&profile, path) {
-                eprintln!("memwarden: heap: cannot write the pprof profile: {e:#}");
+        match self.receiver.take().map(|r| r.join()) {
+            Some(Ok(report)) => report,
+            _ => {
+                let mut notes = std::mem::take(&mut self.notes);
+                notes.push("the heap receiver failed; no call sites".to_string());
+                HeapReport {
+                    notes,
+                    ..HeapReport::default()
+                }
             }
         }
-        report
     }
 }
 

@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use prost::Message;
 
 use super::profile::{CodeRef, Profile};
-use super::symbols;
 
 /// pprof's `Profile` message, the fields written here.
 #[derive(Clone, PartialEq, Message)]
@@ -142,7 +141,7 @@ impl Tables {
 }
 
 /// Builds the pprof profile of every site of `profile`.
-fn build(profile: &Profile) -> PprofProfile {
+fn build(profile: &mut Profile) -> PprofProfile {
     let mut t = Tables::default();
     let sample_type = vec![
         ValueType {
@@ -154,8 +153,6 @@ fn build(profile: &Profile) -> PprofProfile {
             unit: t.string("bytes"),
         },
     ];
-    let stacks: Vec<&[CodeRef]> = profile.sites.iter().map(|s| s.stack.as_slice()).collect();
-    let words = symbols::symbolize(&profile.objects, &stacks);
     let mapping: Vec<Mapping> = profile
         .objects
         .iter()
@@ -174,30 +171,34 @@ fn build(profile: &Profile) -> PprofProfile {
     let mut samples = Vec::new();
     for site in &profile.sites {
         let mut ids = Vec::with_capacity(site.stack.len());
-        for r in &site.stack {
-            let id = *location_ids.entry(*r).or_insert_with(|| {
-                let line = words
-                    .get(r)
-                    .into_iter()
-                    .flatten()
-                    .map(|f| Line {
-                        function_id: t.function(&f.name(), f.file.as_deref().unwrap_or("")),
-                        line: i64::from(f.line.unwrap_or(0)),
-                    })
-                    .collect();
-                let id = locations.len() as u64 + 1;
-                locations.push(Location {
-                    id,
-                    mapping_id: if r.object == u32::MAX {
-                        0
-                    } else {
-                        u64::from(r.object) + 1
-                    },
-                    address: r.address,
-                    line,
-                });
-                id
-            });
+        for r in site.inner.iter().chain(&site.stack) {
+            let id = match location_ids.get(r) {
+                Some(&id) => id,
+                None => {
+                    let line = profile
+                        .namer
+                        .frames(&profile.objects, *r)
+                        .iter()
+                        .map(|f| Line {
+                            function_id: t.function(&f.name(), f.file.as_deref().unwrap_or("")),
+                            line: i64::from(f.line.unwrap_or(0)),
+                        })
+                        .collect();
+                    let id = locations.len() as u64 + 1;
+                    locations.push(Location {
+                        id,
+                        mapping_id: if r.object == u32::MAX {
+                            0
+                        } else {
+                            u64::from(r.object) + 1
+                        },
+                        address: r.address,
+                        line,
+                    });
+                    location_ids.insert(*r, id);
+                    id
+                }
+            };
             ids.push(id);
         }
         samples.push(Sample {
@@ -227,7 +228,7 @@ fn build(profile: &Profile) -> PprofProfile {
 }
 
 /// Writes the profile of `profile`'s sites to `path`, gzipped.
-pub fn write(profile: &Profile, path: &Path) -> Result<()> {
+pub fn write(profile: &mut Profile, path: &Path) -> Result<()> {
     let bytes = build(profile).encode_to_vec();
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use memwarden::detect::{Detector, DetectorConfig};
 
 use super::protocol::Record;
+use super::symbols::{Frame, Namer};
 
 /// Most call sites told apart; samples from further sites count under one "other sites"
 /// entry. Bounds memwarden's memory (each site has a detector of a few KiB).
@@ -24,11 +25,16 @@ pub struct CodeRef {
     pub address: u64,
 }
 
-/// One call site: a distinct stack of return addresses.
-#[derive(Debug, Clone)]
+/// One call site: a distinct stack of return addresses from the program's own code outward.
+/// Stacks that differ only inside libraries (SQLite's many paths to malloc from one call)
+/// are one site.
+#[derive(Clone)]
 pub struct Site {
-    /// Innermost first; empty for the "other sites" entry.
+    /// Innermost first, from the first frame of the program's own code; empty for the
+    /// "other sites" entry.
     pub stack: Vec<CodeRef>,
+    /// The library frames inside it, as the first sample here saw them.
+    pub inner: Vec<CodeRef>,
     /// Estimated bytes allocated here and still live now.
     pub live: f64,
     /// `live` at the last snapshot taken while a process was running.
@@ -44,7 +50,7 @@ pub struct Site {
 }
 
 /// One connected process.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Process {
     /// Its pid, once it said hello.
     pub pid: Option<u32>,
@@ -54,8 +60,10 @@ pub struct Process {
     live: HashMap<u64, (u32, f64)>,
 }
 
+/// Most raw stacks remembered with their site (a cache: forgotten ones are worked out again).
+const MAX_RAW_STACKS: usize = 64 * 1024;
+
 /// Everything the stream said, for the whole tree.
-#[derive(Debug)]
 pub struct Profile {
     /// Files of the loaded objects seen, indexed by [`CodeRef::object`].
     pub objects: Vec<PathBuf>,
@@ -63,6 +71,9 @@ pub struct Profile {
     /// Call sites, indexed by their number.
     pub sites: Vec<Site>,
     site_index: HashMap<Vec<CodeRef>, u32>,
+    raw_index: HashMap<Vec<CodeRef>, u32>,
+    /// Names the code, and tells the program's own from libraries.
+    pub namer: Namer,
     /// Mean bytes between samples, as the processes reported it.
     pub sample_bytes: u64,
     /// Processes that reported (each connection is a process image: an `exec` opens anew).
@@ -84,6 +95,8 @@ impl Profile {
             object_index: HashMap::new(),
             sites: Vec::new(),
             site_index: HashMap::new(),
+            raw_index: HashMap::new(),
+            namer: Namer::default(),
             sample_bytes,
             processes: 0,
             connected: 0,
@@ -183,7 +196,24 @@ impl Profile {
         i
     }
 
-    fn site(&mut self, stack: Vec<CodeRef>) -> u32 {
+    /// The site of a sampled stack: cut where the program's own code starts.
+    fn site(&mut self, raw: Vec<CodeRef>) -> u32 {
+        if let Some(&i) = self.raw_index.get(&raw) {
+            return i;
+        }
+        let objects = &self.objects;
+        let namer = &mut self.namer;
+        let own = |r: &CodeRef| namer.frames(objects, *r).iter().any(Frame::is_own_code);
+        let cut = raw.iter().position(own).unwrap_or(0);
+        let i = self.site_of(raw[cut..].to_vec(), &raw[..cut]);
+        if self.raw_index.len() >= MAX_RAW_STACKS {
+            self.raw_index.clear();
+        }
+        self.raw_index.insert(raw, i);
+        i
+    }
+
+    fn site_of(&mut self, stack: Vec<CodeRef>, inner: &[CodeRef]) -> u32 {
         if let Some(&i) = self.site_index.get(&stack) {
             return i;
         }
@@ -200,6 +230,7 @@ impl Profile {
         }
         self.sites.push(Site {
             stack: stack.clone(),
+            inner: if full { Vec::new() } else { inner.to_vec() },
             live: 0.0,
             last_live: 0.0,
             peak_live: 0.0,

@@ -28,11 +28,11 @@ struct Connection {
 /// clock of the snapshots is seconds since `start`.
 pub fn receive(
     listener: UnixListener,
-    mut profile: Profile,
+    profile: &mut Profile,
     start: Instant,
     tick: Duration,
     stop: Arc<AtomicBool>,
-) -> Profile {
+) {
     let mut connections: Vec<Connection> = Vec::new();
     let mut next_tick = start + tick;
     let mut buf = vec![0u8; 64 * 1024];
@@ -82,7 +82,7 @@ pub fn receive(
         let polled = connections.iter_mut().take(ready.len()).enumerate();
         for (i, c) in polled.filter(|(i, _)| ready[*i]) {
             any = true;
-            if !read_from(c, &mut profile, &mut buf) {
+            if !read_from(c, profile, &mut buf) {
                 closed.push(i);
             }
         }
@@ -101,7 +101,6 @@ pub fn receive(
             break;
         }
     }
-    profile
 }
 
 /// Reads what `c` has sent and applies its complete records; `false` once it closed (or sent

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use memwarden::detect::VerdictKind;
 
-use super::profile::Profile;
-use super::symbols::{self, Frame};
+use super::profile::{CodeRef, Profile};
+use super::symbols::Frame;
 use crate::store::{heap::StoredSite, Store};
 
 /// Sites kept in a report: the ranking's head is what a reader acts on.
@@ -41,8 +41,8 @@ pub struct HeapReport {
 pub struct HeapSite {
     /// 1 for the first.
     pub rank: usize,
-    /// The function that asked for the memory: the innermost frame that is not allocator or
-    /// runtime plumbing.
+    /// The function that asked for the memory: the innermost frame of the program's own code
+    /// (else the innermost that is not allocator or runtime plumbing).
     pub function: String,
     /// Its `file:line`, when known.
     pub location: Option<String>,
@@ -98,8 +98,8 @@ impl From<&Frame> for SiteFrame {
 }
 
 impl HeapReport {
-    /// Ranks and symbolizes the sites of `profile`.
-    pub fn from_profile(profile: &Profile, notes: Vec<String>) -> Self {
+    /// Ranks and names the sites of `profile`.
+    pub fn from_profile(profile: &mut Profile, notes: Vec<String>) -> Self {
         let mut order: Vec<usize> = (0..profile.sites.len()).collect();
         let verdicts: Vec<_> = profile.sites.iter().map(|s| s.detector.verdict()).collect();
         let key = |i: usize| {
@@ -116,47 +116,39 @@ impl HeapReport {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         order.truncate(TOP_SITES);
-        let stacks: Vec<_> = order
-            .iter()
-            .map(|&i| profile.sites[i].stack.as_slice())
-            .collect();
-        let words = symbols::symbolize(&profile.objects, &stacks);
-        let sites = order
-            .iter()
-            .enumerate()
-            .map(|(rank, &i)| {
-                let s = &profile.sites[i];
-                let frames: Vec<Frame> = s
-                    .stack
-                    .iter()
-                    .flat_map(|r| words.get(r).cloned().unwrap_or_default())
-                    .collect();
-                let asker = frames.iter().find(|f| !f.is_plumbing()).or(frames.first());
-                let v = &verdicts[i];
-                HeapSite {
-                    rank: rank + 1,
-                    function: match asker {
-                        Some(f) => f.name(),
-                        None => "(other sites)".to_string(),
-                    },
-                    location: asker
-                        .and_then(|f| Some(format!("{}:{}", f.file.as_deref()?, f.line?))),
-                    live_bytes: s.last_live.round() as u64,
-                    peak_live_bytes: s.peak_live.round() as u64,
-                    allocated_bytes: s.allocated.round() as u64,
-                    samples: s.samples,
-                    verdict: SiteVerdict {
-                        kind: v.kind.as_str().to_string(),
-                        growth_bytes_per_s: v.growth_per_s,
-                        growth_ci_bytes_per_s: v.growth_ci_per_s,
-                        detected_at_s: v.detected_at_s,
-                        reason: v.reason.clone(),
-                    },
-                    frames: frames.iter().map(SiteFrame::from).collect(),
-                    series: curve(s.detector.floor()),
-                }
-            })
-            .collect();
+        let mut sites = Vec::with_capacity(order.len());
+        for (rank, &i) in order.iter().enumerate() {
+            let s = &profile.sites[i];
+            let stack: Vec<CodeRef> = s.inner.iter().chain(&s.stack).copied().collect();
+            let frames = profile.namer.stack(&profile.objects, &stack);
+            let asker = frames
+                .iter()
+                .find(|f| f.is_own_code())
+                .or_else(|| frames.iter().find(|f| !f.is_plumbing()))
+                .or(frames.first());
+            let v = &verdicts[i];
+            sites.push(HeapSite {
+                rank: rank + 1,
+                function: match asker {
+                    Some(f) => f.name(),
+                    None => "(other sites)".to_string(),
+                },
+                location: asker.and_then(|f| Some(format!("{}:{}", f.file.as_deref()?, f.line?))),
+                live_bytes: s.last_live.round() as u64,
+                peak_live_bytes: s.peak_live.round() as u64,
+                allocated_bytes: s.allocated.round() as u64,
+                samples: s.samples,
+                verdict: SiteVerdict {
+                    kind: v.kind.as_str().to_string(),
+                    growth_bytes_per_s: v.growth_per_s,
+                    growth_ci_bytes_per_s: v.growth_ci_per_s,
+                    detected_at_s: v.detected_at_s,
+                    reason: v.reason.clone(),
+                },
+                frames: frames.iter().map(SiteFrame::from).collect(),
+                series: curve(s.detector.floor()),
+            });
+        }
         HeapReport {
             sample_interval_bytes: profile.sample_bytes,
             processes: profile.processes,

@@ -1,11 +1,12 @@
 //! Call sites in words: blazesym turns each return address (a place in a file) into
-//! function, file and line, inlined calls included, reading the files from disk after the
-//! fact, so the watched processes do none of this work.
+//! function, file and line, inlined calls included, reading the files from disk in
+//! memwarden's receiver, so the watched processes do none of this work.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use blazesym::symbolize::source::{Elf, Source};
-use blazesym::symbolize::{Input, Symbolized, Symbolizer};
+use blazesym::symbolize::{CodeInfo, Input, Symbolized, Symbolizer};
 use serde::Serialize;
 
 use super::profile::CodeRef;
@@ -34,8 +35,8 @@ impl Frame {
     }
 
     /// Whether this frame is allocator or runtime plumbing rather than the code that asked
-    /// for memory: the C and C++ runtimes, and Rust's `alloc`, `core`, `std` and the hash
-    /// tables behind them.
+    /// for memory: the C and C++ runtimes, and Rust's standard library (its sources are under
+    /// `/rustc/`; its generic code is named `alloc::…`, `<T as core::…>`…).
     pub fn is_plumbing(&self) -> bool {
         const LIBRARIES: [&str; 5] = [
             "libc.so",
@@ -44,26 +45,38 @@ impl Frame {
             "ld-linux",
             "libmemwarden_heap",
         ];
-        const PREFIXES: [&str; 12] = [
-            "alloc::",
-            "<alloc::",
-            "core::",
-            "<core::",
-            "std::",
-            "<std::",
-            "hashbrown::",
-            "<hashbrown::",
-            "__rust",
-            "__rdl",
-            "__rg_",
-            "operator new",
-        ];
+        const CRATES: [&str; 4] = ["alloc::", "core::", "std::", "hashbrown::"];
+        const SYMBOLS: [&str; 5] = ["__rust", "__rdl", "__rg_", "operator new", "malloc"];
         let object = short(&self.object);
-        LIBRARIES.iter().any(|l| object.starts_with(l))
-            || self
-                .function
+        let std_source = self
+            .file
+            .as_deref()
+            .is_some_and(|f| f.starts_with("/rustc/"));
+        let std_name = self.function.as_deref().is_some_and(|f| {
+            let f = f.trim_start_matches('<');
+            CRATES
+                .iter()
+                .any(|c| f.starts_with(c) || f.contains(&format!(" as {c}")))
+                || SYMBOLS.iter().any(|s| f.starts_with(s))
+        });
+        LIBRARIES.iter().any(|l| object.starts_with(l)) || std_source || std_name
+    }
+}
+
+impl Frame {
+    /// Whether this frame is the program's own code: not plumbing, not in a library of the
+    /// system (`/lib`, `/usr/lib`), not in a dependency's sources (cargo's registry). The
+    /// site is named after the first such frame: a leak inside SQLite called from `f` is
+    /// `f`'s leak.
+    pub fn is_own_code(&self) -> bool {
+        const SYSTEM: [&str; 4] = ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
+        const DEPENDENCIES: [&str; 3] = ["/.cargo/registry/", "/.cargo/git/", "/usr/include/"];
+        !self.is_plumbing()
+            && !SYSTEM.iter().any(|s| self.object.starts_with(s))
+            && !self
+                .file
                 .as_deref()
-                .is_some_and(|f| PREFIXES.iter().any(|p| f.starts_with(p)))
+                .is_some_and(|f| DEPENDENCIES.iter().any(|d| f.contains(d)))
     }
 }
 
@@ -71,81 +84,76 @@ fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Symbolizes stacks, one lookup per distinct address, one batch per object file.
-pub fn symbolize(
-    objects: &[std::path::PathBuf],
-    stacks: &[&[CodeRef]],
-) -> HashMap<CodeRef, Vec<Frame>> {
-    let mut by_object: HashMap<u32, Vec<u64>> = HashMap::new();
-    for r in stacks.iter().flat_map(|s| s.iter()) {
-        by_object.entry(r.object).or_default().push(r.address);
-    }
-    let symbolizer = Symbolizer::builder()
-        .enable_code_info(true)
-        .enable_inlined_fns(true)
-        .enable_demangling(true)
-        .build();
-    let mut out = HashMap::new();
-    for (object, mut addresses) in by_object {
-        addresses.sort_unstable();
-        addresses.dedup();
-        let path = objects.get(object as usize);
-        let name = path.map_or_else(|| "?".to_string(), |p| p.display().to_string());
-        let syms = path.and_then(|p| {
-            let src = Source::Elf(Elf::new(p));
-            symbolizer
-                .symbolize(&src, Input::VirtOffset(&addresses))
-                .ok()
-        });
-        for (i, &address) in addresses.iter().enumerate() {
-            let unknown = || {
-                vec![Frame {
-                    function: None,
-                    file: None,
-                    line: None,
-                    object: name.clone(),
-                    address,
-                }]
-            };
-            let frames = match syms.as_ref().and_then(|s| s.get(i)) {
-                Some(Symbolized::Sym(sym)) => {
-                    let code = |c: Option<&blazesym::symbolize::CodeInfo>| {
-                        c.map_or((None, None), |c| {
-                            (Some(c.to_path().display().to_string()), c.line)
-                        })
-                    };
-                    // Innermost first: the inlined calls, deepest first, then the function.
-                    let mut frames: Vec<Frame> = sym
-                        .inlined
-                        .iter()
-                        .rev()
-                        .map(|f| {
-                            let (file, line) = code(f.code_info.as_ref());
-                            Frame {
-                                function: Some(f.name.to_string()),
-                                file,
-                                line,
-                                object: name.clone(),
-                                address,
-                            }
-                        })
-                        .collect();
-                    // With inlined calls, the function's own location is where the outermost
-                    // of them was called.
-                    let (file, line) = code(sym.code_info.as_deref());
-                    frames.push(Frame {
-                        function: Some(sym.name.to_string()),
-                        file,
-                        line,
-                        object: name.clone(),
-                        address,
-                    });
-                    frames
-                }
-                _ => unknown(),
-            };
-            out.insert(CodeRef { object, address }, frames);
+/// Names code: blazesym over the object files, each address looked up once and kept.
+pub struct Namer {
+    symbolizer: Symbolizer,
+    known: HashMap<CodeRef, Vec<Frame>>,
+}
+
+impl Default for Namer {
+    fn default() -> Self {
+        Namer {
+            symbolizer: Symbolizer::builder()
+                .enable_code_info(true)
+                .enable_inlined_fns(true)
+                .enable_demangling(true)
+                .build(),
+            known: HashMap::new(),
         }
     }
-    out
+}
+
+impl Namer {
+    /// The frames at `r` (several when calls were inlined there), innermost first; `objects`
+    /// are the files [`CodeRef::object`] indexes.
+    pub fn frames(&mut self, objects: &[PathBuf], r: CodeRef) -> &[Frame] {
+        if !self.known.contains_key(&r) {
+            let frames = self.look_up(objects, r);
+            self.known.insert(r, frames);
+        }
+        &self.known[&r]
+    }
+
+    /// The frames of a whole stack.
+    pub fn stack(&mut self, objects: &[PathBuf], stack: &[CodeRef]) -> Vec<Frame> {
+        stack
+            .iter()
+            .flat_map(|&r| self.frames(objects, r).to_vec())
+            .collect()
+    }
+
+    fn look_up(&self, objects: &[PathBuf], r: CodeRef) -> Vec<Frame> {
+        let path = objects.get(r.object as usize);
+        let object = path.map_or_else(|| "?".to_string(), |p| p.display().to_string());
+        let frame = |function: Option<String>, code: Option<&CodeInfo>| Frame {
+            function,
+            file: code.map(|c| c.to_path().display().to_string()),
+            line: code.and_then(|c| c.line),
+            object: object.clone(),
+            address: r.address,
+        };
+        let sym = path.and_then(|p| {
+            let src = Source::Elf(Elf::new(p));
+            let found = self
+                .symbolizer
+                .symbolize_single(&src, Input::VirtOffset(r.address));
+            match found {
+                Ok(Symbolized::Sym(sym)) => Some(sym),
+                _ => None,
+            }
+        });
+        let Some(sym) = sym else {
+            return vec![frame(None, None)];
+        };
+        // Innermost first: the inlined calls, deepest first, then the function itself (whose
+        // location, with inlined calls, is where the outermost of them was called).
+        let mut frames: Vec<Frame> = sym
+            .inlined
+            .iter()
+            .rev()
+            .map(|f| frame(Some(f.name.to_string()), f.code_info.as_ref()))
+            .collect();
+        frames.push(frame(Some(sym.name.to_string()), sym.code_info.as_deref()));
+        frames
+    }
 }
