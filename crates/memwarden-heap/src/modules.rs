@@ -39,6 +39,30 @@ pub fn generation() -> (u64, u64) {
     counts
 }
 
+/// Runs `f` holding the loader's lock (inside a `dl_iterate_phdr` callback): no object can be
+/// unloaded meanwhile, so unwind tables read in place stay mapped. The lock is recursive, so
+/// `generation` and `loaded` work inside `f`; anything else that takes it (a `dlopen` that
+/// allocates, another iteration whose callback allocates) waits or is this same thread.
+pub fn with_loader_lock<F: FnOnce()>(f: F) {
+    unsafe extern "C" fn once<F: FnOnce()>(
+        _: *mut libc::dl_phdr_info,
+        _: usize,
+        data: *mut libc::c_void,
+    ) -> i32 {
+        if let Some(f) = (*(data as *mut Option<F>)).take() {
+            f();
+        }
+        1
+    }
+    let mut f = Some(f);
+    // SAFETY: the callback takes the closure out of the option it is given, once.
+    unsafe { libc::dl_iterate_phdr(Some(once::<F>), (&mut f as *mut Option<F>).cast()) };
+    // A process with no objects at all never calls back.
+    if let Some(f) = f.take() {
+        f();
+    }
+}
+
 /// Every loaded object with a file (the vDSO has none).
 pub fn loaded() -> Vec<Module> {
     unsafe extern "C" fn each(

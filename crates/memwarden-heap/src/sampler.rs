@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::live::LiveSet;
 use crate::lock::SpinLock;
+use crate::modules;
 use crate::stream::Connection;
 use crate::unwind::{self, Stacks, MAX_FRAMES};
 
@@ -142,7 +143,8 @@ fn sample(t: &Thread, p: usize, size: usize) {
     let sp = unwind::stack_pointer();
     let stack = unwind::stack_bounds(sp, &t.stack);
     let weight = weight(size as f64, mean as f64);
-    SHARED.with(|s| record(s, p, size, weight, stack, mean));
+    // The loader's lock first, then ours: never the other order (see `modules::with_loader_lock`).
+    modules::with_loader_lock(|| SHARED.with(|s| record(s, p, size, weight, stack, mean)));
     t.busy.set(false);
 }
 

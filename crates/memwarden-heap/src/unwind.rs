@@ -184,40 +184,73 @@ fn unwind_module(m: &Module) -> framehop::Module<Mapped> {
     framehop::Module::new(String::new(), m.avma.clone(), m.bias, info)
 }
 
-/// The current thread's stack, for bounding reads: the alternate signal stack when running
-/// on it, else the thread's stack as the thread library knows it.
+/// The mapping that holds the current stack (`sp`), for bounding reads: the thread's stack,
+/// or the alternate signal stack when a handler runs on it. Read from `/proc/self/maps` with
+/// plain system calls, once per thread (kept in `cached`): glibc's `pthread_getattr_np` takes
+/// a lock its own callers hold while they allocate, so it cannot be called from here.
 pub fn stack_bounds(sp: u64, cached: &Cell<(u64, u64)>) -> Range<u64> {
     let (lo, hi) = cached.get();
     if (lo..hi).contains(&sp) {
         return lo..hi;
     }
-    // SAFETY: both calls only fill the structures they are given.
-    unsafe {
-        let mut alt: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut alt) == 0
-            && alt.ss_flags & libc::SS_ONSTACK != 0
-        {
-            let lo = alt.ss_sp as u64;
-            return lo..lo + alt.ss_size as u64;
-        }
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return sp..sp;
-        }
-        let (mut lo, mut size) = (std::ptr::null_mut(), 0usize);
-        let got = libc::pthread_attr_getstack(&attr, &mut lo, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        if got != 0 {
-            return sp..sp;
-        }
-        let r = lo as u64..lo as u64 + size as u64;
-        cached.set((r.start, r.end));
-        if r.contains(&sp) {
+    match mapping_containing(sp) {
+        Some(r) => {
+            cached.set((r.start, r.end));
             r
+        }
+        None => sp..sp,
+    }
+}
+
+/// The readable mapping of this process that contains `addr`.
+fn mapping_containing(addr: u64) -> Option<Range<u64>> {
+    // SAFETY: open, read and close on a descriptor this function owns, into a local buffer.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 8192];
+    let (mut len, mut found) = (0, None);
+    while found.is_none() {
+        // SAFETY: reads into the unused tail of the buffer.
+        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+        let mut start = 0;
+        while let Some(nl) = buf[start..len].iter().position(|&b| b == b'\n') {
+            found = found
+                .or_else(|| readable_range(&buf[start..start + nl]).filter(|r| r.contains(&addr)));
+            start += nl + 1;
+        }
+        if start == 0 && len == buf.len() {
+            // A line longer than the buffer (a very long path): skip what was read of it.
+            len = 0;
         } else {
-            sp..sp
+            buf.copy_within(start..len, 0);
+            len -= start;
         }
     }
+    // SAFETY: closes the descriptor opened above.
+    unsafe { libc::close(fd) };
+    found
+}
+
+/// `lo..hi` of a maps line (`lo-hi perms ...`) when its mapping is readable.
+fn readable_range(line: &[u8]) -> Option<Range<u64>> {
+    let mut fields = line.split(|&b| b == b' ');
+    let range = fields.next()?;
+    let readable = fields.next()?.first() == Some(&b'r');
+    let dash = range.iter().position(|&b| b == b'-')?;
+    let hex = |s: &[u8]| u64::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok();
+    let (lo, hi) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
+    readable.then_some(lo..hi)
 }
 
 /// The current stack pointer.
