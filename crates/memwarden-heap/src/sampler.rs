@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::live::LiveSet;
@@ -22,6 +22,11 @@ const DEFAULT_MEAN: u64 = 512 * 1024;
 static MEAN: AtomicU64 = AtomicU64::new(0);
 /// Set once sampling stopped for good in this process (no socket, or memwarden went away).
 static STOPPED: AtomicBool = AtomicBool::new(false);
+/// Forks being prepared now: samples are skipped meanwhile, so that no thread of ours holds
+/// the loader's lock when the process is copied (a child would inherit it locked).
+static FORKS: AtomicUsize = AtomicUsize::new(0);
+/// Threads inside the loader's lock for a sample; `before_fork` waits for none.
+static IN_LOADER: AtomicUsize = AtomicUsize::new(0);
 /// `MEMWARDEN_HEAP_SOCKET`, copied at start-up.
 static SOCKET: OnceLock<Vec<u8>> = OnceLock::new();
 
@@ -144,7 +149,13 @@ fn sample(t: &Thread, p: usize, size: usize) {
     let stack = unwind::stack_bounds(sp, &t.stack);
     let weight = weight(size as f64, mean as f64);
     // The loader's lock first, then ours: never the other order (see `modules::with_loader_lock`).
-    modules::with_loader_lock(|| SHARED.with(|s| record(s, p, size, weight, stack, mean)));
+    // Announced before the fork check, checked again after (both sequentially consistent),
+    // so a fork either waits for this sample or this sample sees the fork.
+    IN_LOADER.fetch_add(1, Ordering::SeqCst);
+    if FORKS.load(Ordering::SeqCst) == 0 {
+        modules::with_loader_lock(|| SHARED.with(|s| record(s, p, size, weight, stack, mean)));
+    }
+    IN_LOADER.fetch_sub(1, Ordering::SeqCst);
     t.busy.set(false);
 }
 
@@ -198,12 +209,19 @@ pub fn released(p: usize) {
     });
 }
 
-/// Before `fork`: hold the lock, unless this thread already does (fork from a signal
-/// handler that interrupted a sample).
+/// Before `fork`: let samples inside the loader's lock finish, skip new ones, and hold our
+/// lock; unless this thread is inside a sample itself (fork from a signal handler that
+/// interrupted one), when nothing can be waited for.
 pub fn before_fork() {
-    if !busy() {
-        SHARED.acquire();
+    if busy() {
+        return;
     }
+    FORKS.fetch_add(1, Ordering::SeqCst);
+    while IN_LOADER.load(Ordering::SeqCst) > 0 {
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+    }
+    SHARED.acquire();
 }
 
 /// After `fork`, in the parent or the `child`.
@@ -218,6 +236,11 @@ pub fn after_fork(child: bool) {
         if let Some(stacks) = &mut shared.stacks {
             stacks.report_again();
         }
+        // Only this thread was copied: no other fork is being prepared here.
+        IN_LOADER.store(0, Ordering::SeqCst);
+        FORKS.store(0, Ordering::SeqCst);
+    } else {
+        FORKS.fetch_sub(1, Ordering::SeqCst);
     }
     SHARED.release();
 }

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The cost of `memwarden run --heap` (results in bench/results/heap.md), side by side in one run:
+#   1. wall time and CPU time on allocation-heavy real programs at the default sample interval:
+#      gcc compiling the SQLite amalgamation (front end, -fsyntax-only), the sqlite3 shell
+#      running an insert/index/query workload, and scenario S4 at ten times its rate; each
+#      plain, under `memwarden run`, under `memwarden run --heap` and under heaptrack, in
+#      interleaved rounds (medians);
+#   2. the interposer's memory per process: anonymous memory of a churning program with and
+#      without it, after a short and a long run, and with its live-sample set full.
+#
+#   bench/heap.sh [--rounds N] [--quick] [--no-write]
+#
+# Needs: gcc, sqlite3 and heaptrack (Debian: apt-get install -y sqlite3 heaptrack), cargo.
+# About 15 minutes with the defaults (heaptrack's runs are most of it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/out/heap
+rounds=5
+write=1
+long=60
+while [ $# -gt 0 ]; do
+    case $1 in
+        --rounds) rounds=$2; shift 2 ;;
+        --quick) rounds=1; long=10; shift ;;
+        --no-write) write=0; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "bench/heap.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+for tool in gcc sqlite3 heaptrack python3; do
+    command -v "$tool" >/dev/null || { echo "bench/heap.sh: $tool is missing (see --help)" >&2; exit 2; }
+done
+
+mkdir -p "$OUT"
+echo "building (release)..." >&2
+cargo build --release -q -p memwarden-cli -p s4-global-maps
+gcc -O2 -Wall -o "$OUT/churn" bench/src/heap_churn.c
+SQLITE_C=$(ls ~/.cargo/registry/src/*/libsqlite3-sys-*/sqlite3/sqlite3.c 2>/dev/null | head -1)
+[ -n "$SQLITE_C" ] || { echo "bench/heap.sh: the SQLite amalgamation (crate libsqlite3-sys) is not in cargo's registry" >&2; exit 2; }
+python3 - "$OUT/db.sql" <<'PY'
+import random, sys
+random.seed(7)
+with open(sys.argv[1], "w") as f:
+    f.write("PRAGMA journal_mode=OFF;\nCREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v TEXT);\nBEGIN;\n")
+    for i in range(200000):
+        f.write(f"INSERT INTO t (k, v) VALUES ({random.randrange(1000)}, '{random.getrandbits(256):x}');\n")
+    f.write("COMMIT;\nCREATE INDEX t_k ON t(k);\nCREATE INDEX t_v ON t(v);\n")
+    for _ in range(20):
+        f.write("SELECT k, count(*), max(v) FROM t GROUP BY k ORDER BY 3 LIMIT 3;\n")
+    f.write("SELECT count(DISTINCT v) FROM t;\n")
+PY
+
+MW=$ROOT/target/release/memwarden
+S4=$ROOT/target/release/s4-leaky
+export MW OUT SQLITE_C S4
+python3 - "$rounds" "$long" "$write" <<'PY'
+import json, os, platform, resource, statistics, subprocess, sys, time
+
+rounds, long_s, write = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+MW, OUT, SQLITE_C, S4 = (os.environ[k] for k in ("MW", "OUT", "SQLITE_C", "S4"))
+db = os.path.join(OUT, "runs.db")
+
+def clean():
+    for f in os.listdir(OUT):
+        if f.startswith(("bench.sqlite", "heaptrack.")):
+            os.remove(os.path.join(OUT, f))
+
+WORKLOADS = {
+    "gcc -fsyntax-only sqlite3.c": ["gcc", "-fsyntax-only", SQLITE_C],
+    "sqlite3 (200k inserts, 2 indexes, 21 queries)": ["sh", "-c", f"sqlite3 {OUT}/bench.sqlite < {OUT}/db.sql > /dev/null"],
+    "S4 leaky at 10x rate (10 s)": [S4, "--duration", "10", "--scale", "10"],
+}
+CONFIGS = {
+    "plain": lambda c: c,
+    "memwarden run": lambda c: [MW, "run", "-q", "--db", db, "--"] + c,
+    "memwarden run --heap": lambda c: [MW, "run", "-q", "--heap", "--db", db, "--"] + c,
+    "heaptrack": lambda c: ["heaptrack", "-o", os.path.join(OUT, "heaptrack.out")] + c,
+}
+
+def measure(cmd):
+    clean()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+results = {}
+for name, cmd in WORKLOADS.items():
+    for config in CONFIGS:
+        results[(name, config)] = []
+    for r in range(rounds):
+        for config, wrap in CONFIGS.items():
+            results[(name, config)].append(measure(wrap(cmd)))
+            print(f"{name} / {config} round {r + 1}: {results[(name, config)][-1][0]:.2f} s", file=sys.stderr)
+
+def med(name, config, i):
+    return statistics.median(x[i] for x in results[(name, config)])
+
+# Memory of the interposer: the churn program's anonymous memory with and without it.
+def churn_anon(args, heap, extra=()):
+    cmd = [MW, "run", "-q", "--db", db] + (["--heap", *extra] if heap else []) + ["--", os.path.join(OUT, "churn"), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return int(out.split("rss_anon_kib ")[1])
+
+memory = []
+for label, args, extra in [
+    ("churn, 10 s", ["10"], ()),
+    (f"churn, {long_s} s", [str(long_s)], ()),
+    ("churn + 8 MiB/s leak, 20 s, 4 KiB samples (live set full)", ["20", str(8 << 20)], ("--heap-sample", "4KiB")),
+]:
+    without, with_ = churn_anon(args, False), churn_anon(args, True, extra)
+    memory.append((label, without, with_))
+    print(f"{label}: {without} KiB without, {with_} KiB with", file=sys.stderr)
+
+lines = []
+machine = f"{platform.node()}, {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}"
+lines += ["# `run --heap`: overhead and memory", "",
+          f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine} (shared with other "
+          f"work: ratios within one run are what to read), by `bench/heap.sh --rounds {rounds}`.", "",
+          "Medians of interleaved rounds. *heap overhead* is `memwarden run --heap` against `memwarden run` "
+          "(what turning `--heap` on costs); heaptrack's is against the plain command. Targets: heap "
+          "overhead ≤ 3 % wall at the default sample interval (512 KiB), at least 20× less than "
+          "heaptrack's.", "",
+          "| workload | plain | memwarden run | run --heap | heaptrack | heap overhead (wall / CPU) | heaptrack overhead (wall / CPU) | ratio (wall) |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+for name in WORKLOADS:
+    p, r, h, t = (med(name, c, 0) for c in CONFIGS)
+    pc, rc, hc, tc = (med(name, c, 1) for c in CONFIGS)
+    ho, hoc = (h - r) / r * 100, (hc - rc) / rc * 100
+    to, toc = (t - p) / p * 100, (tc - pc) / pc * 100
+    ratio = f"{to / ho:.0f}×" if ho > 0 else f"> {to / 0.5:.0f}× (heap overhead within noise, taken as 0.5 %)"
+    lines.append(f"| {name} | {p:.2f} s | {r:.2f} s | {h:.2f} s | {t:.2f} s | {ho:+.1f} % / {hoc:+.1f} % | "
+                 f"{to:+.0f} % / {toc:+.0f} % | {ratio} |")
+lines += ["", "S4 runs for a fixed time, so its wall time cannot grow much: its CPU overhead is the figure to read.", "",
+          "## Interposer memory per process", "",
+          "Anonymous memory (RssAnon) of `bench/src/heap_churn.c` at its end, under `memwarden run` with and "
+          "without `--heap`; the difference is the interposer's (its filter, its live-sample set, the unwinder and "
+          "its tables of the loaded objects). Target: ≤ 4 MiB whatever the run's length.", "",
+          "| run | without | with --heap | interposer |", "|---|---:|---:|---:|"]
+for label, without, with_ in memory:
+    lines.append(f"| {label} | {without / 1024:.1f} MiB | {with_ / 1024:.1f} MiB | {(with_ - without) / 1024:.2f} MiB |")
+text = "\n".join(lines) + "\n"
+print(text)
+if write:
+    with open(os.path.join(os.getcwd(), "bench/results/heap.md"), "w") as f:
+        f.write(text)
+PY
