@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # The cost of `memwarden run --heap` (results in bench/results/heap.md), side by side in one run:
 #   1. wall time and CPU time on allocation-heavy real programs at the default sample interval:
-#      gcc compiling the SQLite amalgamation (front end, -fsyntax-only), the sqlite3 shell
-#      running an insert/index/query workload, and scenario S4 at ten times its rate; each
-#      plain, under `memwarden run`, under `memwarden run --heap` and under heaptrack, in
-#      interleaved rounds (medians);
+#      GCC's compiler proper (cc1 -O1) on the preprocessed SQLite amalgamation, the sqlite3
+#      shell building and querying a million-row table with JSON functions, and scenario S4
+#      at ten times its rate; each plain, under `memwarden run`, under `memwarden run --heap`
+#      and under heaptrack, in interleaved rounds (medians);
 #   2. the interposer's memory per process: anonymous memory of a churning program with and
 #      without it, after a short and a long run, and with its live-sample set full.
 #
 #   bench/heap.sh [--rounds N] [--quick] [--no-write]
 #
 # Needs: gcc, sqlite3 and heaptrack (Debian: apt-get install -y sqlite3 heaptrack), cargo.
-# About 15 minutes with the defaults (heaptrack's runs are most of it).
+# About 10 minutes with the defaults (heaptrack's runs are most of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/bench/out/heap
-rounds=5
+rounds=3
 write=1
 long=60
 while [ $# -gt 0 ]; do
@@ -38,27 +38,26 @@ cargo build --release -q -p memwarden-cli -p s4-global-maps
 gcc -O2 -Wall -o "$OUT/churn" bench/src/heap_churn.c
 SQLITE_C=$(ls ~/.cargo/registry/src/*/libsqlite3-sys-*/sqlite3/sqlite3.c 2>/dev/null | head -1)
 [ -n "$SQLITE_C" ] || { echo "bench/heap.sh: the SQLite amalgamation (crate libsqlite3-sys) is not in cargo's registry" >&2; exit 2; }
-python3 - "$OUT/db.sql" <<'PY'
-import random, sys
-random.seed(7)
-with open(sys.argv[1], "w") as f:
-    f.write("PRAGMA journal_mode=OFF;\nCREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v TEXT);\nBEGIN;\n")
-    for i in range(200000):
-        f.write(f"INSERT INTO t (k, v) VALUES ({random.randrange(1000)}, '{random.getrandbits(256):x}');\n")
-    f.write("COMMIT;\nCREATE INDEX t_k ON t(k);\nCREATE INDEX t_v ON t(v);\n")
-    for _ in range(20):
-        f.write("SELECT k, count(*), max(v) FROM t GROUP BY k ORDER BY 3 LIMIT 3;\n")
-    f.write("SELECT count(DISTINCT v) FROM t;\n")
-PY
+gcc -E "$SQLITE_C" -o "$OUT/sqlite3.i"
+CC1=$(gcc -print-prog-name=cc1)
+cat > "$OUT/db.sql" <<'SQL'
+CREATE TABLE t AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000)
+  SELECT i AS id, i % 1000 AS k, hex(randomblob(24)) AS v FROM c;
+CREATE INDEX t_v ON t(v);
+SELECT count(*), sum(length(j)) FROM (SELECT k, json_group_array(json_object('id', id, 'v', v)) AS j FROM t GROUP BY k);
+SELECT count(*) FROM t, json_each(json_array(t.v, t.k, t.id, lower(t.v)));
+SELECT k, group_concat(v, ',') FROM t GROUP BY k ORDER BY 2 LIMIT 1;
+SELECT count(DISTINCT substr(v, 1, 6)) FROM t;
+SQL
 
 MW=$ROOT/target/release/memwarden
 S4=$ROOT/target/release/s4-leaky
-export MW OUT SQLITE_C S4
+export MW OUT CC1 S4
 python3 - "$rounds" "$long" "$write" <<'PY'
 import json, os, platform, resource, statistics, subprocess, sys, time
 
 rounds, long_s, write = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-MW, OUT, SQLITE_C, S4 = (os.environ[k] for k in ("MW", "OUT", "SQLITE_C", "S4"))
+MW, OUT, CC1, S4 = (os.environ[k] for k in ("MW", "OUT", "CC1", "S4"))
 db = os.path.join(OUT, "runs.db")
 
 def clean():
@@ -67,8 +66,8 @@ def clean():
             os.remove(os.path.join(OUT, f))
 
 WORKLOADS = {
-    "gcc -fsyntax-only sqlite3.c": ["gcc", "-fsyntax-only", SQLITE_C],
-    "sqlite3 (200k inserts, 2 indexes, 21 queries)": ["sh", "-c", f"sqlite3 {OUT}/bench.sqlite < {OUT}/db.sql > /dev/null"],
+    "cc1 -O1 sqlite3.c (GCC 12)": [CC1, "-quiet", "-fpreprocessed", "-O1", f"{OUT}/sqlite3.i", "-o", "/dev/null"],
+    "sqlite3 shell (1M rows, index, JSON queries)": ["sqlite3", "-init", f"{OUT}/db.sql", ":memory:", ".quit"],
     "S4 leaky at 10x rate (10 s)": [S4, "--duration", "10", "--scale", "10"],
 }
 CONFIGS = {

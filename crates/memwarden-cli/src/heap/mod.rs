@@ -54,6 +54,7 @@ pub struct HeapSession {
     _dir: tempfile::TempDir,
     env: Vec<(OsString, OsString)>,
     notes: Vec<String>,
+    socket: PathBuf,
     stop: Arc<AtomicBool>,
     receiver: Option<JoinHandle<HeapReport>>,
 }
@@ -83,7 +84,7 @@ impl HeapSession {
         }
         let env = vec![
             ("LD_PRELOAD".into(), preload),
-            ("MEMWARDEN_HEAP_SOCKET".into(), socket.into_os_string()),
+            ("MEMWARDEN_HEAP_SOCKET".into(), socket.clone().into_os_string()),
             (
                 "MEMWARDEN_HEAP_SAMPLE".into(),
                 opts.sample_bytes.to_string().into(),
@@ -120,6 +121,7 @@ impl HeapSession {
             .context("cannot start the heap receiver")?;
         Ok(HeapSession {
             _dir: dir,
+            socket,
             env,
             notes,
             stop,
@@ -135,7 +137,7 @@ impl HeapSession {
     /// Once the tree has ended: reads what is left, ranks and names the sites, writes
     /// `--heap-export` if asked. A failed export is said on stderr, never an error of the run.
     pub fn finish(mut self) -> HeapReport {
-        self.stop.store(true, Ordering::Release);
+        self.stop();
         match self.receiver.take().map(|r| r.join()) {
             Some(Ok(report)) => report,
             _ => {
@@ -150,9 +152,18 @@ impl HeapSession {
     }
 }
 
+impl HeapSession {
+    /// Tells the receiver to drain and end, waking it from its wait with a connection of
+    /// our own (it closes at once: an empty stream).
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = std::os::unix::net::UnixStream::connect(&self.socket);
+    }
+}
+
 impl Drop for HeapSession {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop();
         if let Some(r) = self.receiver.take() {
             let _ = r.join();
         }

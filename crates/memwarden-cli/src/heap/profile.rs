@@ -78,7 +78,7 @@ pub struct Profile {
     pub sample_bytes: u64,
     /// Processes that reported (each connection is a process image: an `exec` opens anew).
     pub processes: u64,
-    /// Processes connected now.
+    /// Processes connected now (that said hello).
     pub connected: usize,
     /// Samples received.
     pub samples: u64,
@@ -106,16 +106,11 @@ impl Profile {
         }
     }
 
-    /// A process connected.
-    pub fn connect(&mut self) -> Process {
-        self.connected += 1;
-        self.processes += 1;
-        Process::default()
-    }
-
     /// A process's connection closed: it exited or replaced its image, and its heap with it.
     pub fn disconnect(&mut self, process: Process) {
-        self.connected -= 1;
+        if process.pid.is_some() {
+            self.connected -= 1;
+        }
         for (site, weight) in process.live.into_values() {
             self.sites[site as usize].live -= weight;
         }
@@ -127,6 +122,10 @@ impl Profile {
             Record::Hello {
                 pid, sample_bytes, ..
             } => {
+                if process.pid.is_none() {
+                    self.connected += 1;
+                    self.processes += 1;
+                }
                 process.pid = Some(pid);
                 self.sample_bytes = sample_bytes;
             }
@@ -278,12 +277,21 @@ mod tests {
         }
     }
 
+    fn hello() -> Record {
+        Record::Hello {
+            version: 1,
+            pid: 7,
+            sample_bytes: 512 << 10,
+            program: b"/bin/prog".to_vec(),
+        }
+    }
+
     #[test]
     fn sites_are_places_in_files_whatever_the_load_address() {
         let mut p = Profile::new(DetectorConfig::default(), 512 << 10);
-        let mut a = p.connect();
-        let mut b = p.connect();
+        let (mut a, mut b) = (Process::default(), Process::default());
         for (proc_, base) in [(&mut a, 0x1000_0000u64), (&mut b, 0x7000_0000)] {
+            p.apply(proc_, hello());
             let module = Record::Module {
                 start: base,
                 end: base + 0x10000,
@@ -326,7 +334,8 @@ mod tests {
     #[test]
     fn snapshots_stop_when_no_process_runs() {
         let mut p = Profile::new(DetectorConfig::default(), 512 << 10);
-        let mut a = p.connect();
+        let mut a = Process::default();
+        p.apply(&mut a, hello());
         p.apply(&mut a, alloc(0x10, 1000, &[0x1]));
         p.snapshot(1.0);
         p.disconnect(a);

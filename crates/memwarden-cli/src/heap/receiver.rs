@@ -72,7 +72,7 @@ pub fn receive(
                     connections.push(Connection {
                         stream,
                         pending: Vec::new(),
-                        process: profile.connect(),
+                        process: Process::default(),
                     });
                 }
             }
