@@ -7,17 +7,18 @@
 //! ```
 
 // The CLI is a binary crate: its store is included here by path, as it is compiled there.
-#[allow(dead_code)]
-#[path = "../src/record.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/record/mod.rs"]
 mod record;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use memwarden::sample::{MachineSample, ProcessSample, Sample, TreeTotals};
+use record::Record;
 use record::RunMeta;
-use store::writer::{write_batch, Record};
+use store::writer::write_batch;
 use store::Store;
 
 fn batch() -> Vec<Record> {
@@ -63,19 +64,22 @@ fn write(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::create(&dir.path().join("bench.db")).expect("store");
     let run_id = store
-        .begin_run(&RunMeta {
-            kind: "run".into(),
-            label: "bench".into(),
-            command: vec!["bench".into()],
-            host: "bench".into(),
-            started_at: "1970-01-01T00:00:00Z".into(),
-            started_unix_ms: 0,
-            interval_s: 0.01,
-            mode: "process-tree".into(),
-            metric: "anon".into(),
-            mem_total_bytes: 24 << 30,
-            options: serde_json::json!({}),
-        })
+        .begin_run(
+            &RunMeta {
+                kind: record::RunKind::Run,
+                label: "bench".into(),
+                command: vec!["bench".into()],
+                host: "bench".into(),
+                started_at: "1970-01-01T00:00:00Z".into(),
+                started_unix_ms: 0,
+                interval_s: 0.01,
+                mode: "process-tree".into(),
+                metric: "anon".into(),
+                mem_total_bytes: 24 << 30,
+                options: record::RecordedOptions::default(),
+            },
+            None,
+        )
         .expect("run");
     let records = batch();
     c.bench_function(

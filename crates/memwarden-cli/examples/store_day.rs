@@ -1,7 +1,7 @@
 //! A long recorded run, simulated through the real store: the writer thread, its batches and
 //! its folding, fed what `memwarden run` sends for a tree of ten processes sampled every
 //! `--interval` for `--hours` (a sample each tick, the ten largest processes' rows once a
-//! second, the live processes' summaries every ten seconds, as `supervise/session.rs` does).
+//! second, the live processes' summaries every ten seconds, as `supervise/monitor.rs` does).
 //! Prints the database's size and rows as JSON. Used by `bench/run.sh`.
 //!
 //! ```text
@@ -9,10 +9,10 @@
 //! ```
 
 // The CLI is a binary crate: its store is included here by path, as it is compiled there.
-#[allow(dead_code)]
-#[path = "../src/record.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/record/mod.rs"]
 mod record;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/store/mod.rs"]
 mod store;
 
@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use memwarden::sample::{MachineSample, ProcessSample, ProcessSummary, Sample, TreeTotals};
+use record::Record;
 use record::{Event, RunEnd, RunMeta};
-use store::writer::{Record, Recorder};
-use store::Store;
+use store::writer::Recorder;
 
 /// Processes in the simulated tree; also how many rows a second `run` records (its top ten).
 const PROCESSES: u32 = 10;
@@ -56,9 +56,8 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let cpu_before = cpu_seconds();
-    let mut store = Store::create(&db)?;
     let meta = RunMeta {
-        kind: "run".into(),
+        kind: record::RunKind::Run,
         label: "store_day".into(),
         command: vec!["simulated".into()],
         host: "bench".into(),
@@ -68,10 +67,9 @@ fn main() -> Result<()> {
         mode: "process-tree".into(),
         metric: "anon".into(),
         mem_total_bytes: 24 << 30,
-        options: serde_json::json!({}),
+        options: record::RecordedOptions::default(),
     };
-    let run_id = store.begin_run(&meta)?;
-    let recorder = Recorder::start(store, run_id);
+    let mut recorder = Recorder::start(db.clone(), meta, None);
 
     let ticks = (hours * 3600.0 / interval).round() as u64;
     let mut sent = 0usize;
@@ -84,7 +82,7 @@ fn main() -> Result<()> {
     };
     send(Record::Event(Event::new(
         0.0,
-        record::kind::START,
+        record::EventKind::Start,
         "simulated",
     )));
     let (mut last_rows, mut last_summaries) = (f64::NEG_INFINITY, 0.0);
@@ -141,7 +139,7 @@ fn main() -> Result<()> {
         }
     }
     let end_t = ticks as f64 * interval;
-    let loss = recorder.finish(RunEnd {
+    recorder.end(RunEnd {
         ended_unix_ms: (end_t * 1000.0) as i64,
         duration_s: end_t,
         exit: None,
@@ -151,8 +149,8 @@ fn main() -> Result<()> {
         verdict: None,
         samples: ticks,
     });
-    if let Some(loss) = loss {
-        bail!("{} records were not stored: {}", loss.records, loss.reason);
+    if let Some(loss) = recorder.wait() {
+        bail!("{loss}");
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu_before;

@@ -2,15 +2,17 @@
 //! live run uses, one report per file.
 
 use std::fmt::Write;
+use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::Result;
 use memwarden::detect::{Detector, DetectorConfig, Quantity};
-use memwarden::trace::{self, Series};
+use memwarden::trace::{Trace, TraceError};
 use memwarden::units::format_seconds;
 use serde::Serialize;
 
-use crate::judge::RunVerdict;
+use crate::judge::series_verdict;
+use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
 
 /// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
@@ -35,7 +37,9 @@ pub struct TraceReport {
     /// Median time between samples, seconds.
     pub interval_s: f64,
     /// Rows skipped because their value was 0 (the process had exited).
-    pub zero_rows: usize,
+    pub zero_rows: u64,
+    /// What was skipped and why (a last line cut short).
+    pub notes: Vec<String>,
     /// The series' figures.
     pub memory: TraceMemory,
     /// The verdict.
@@ -60,52 +64,111 @@ pub struct TraceMemory {
     pub peak_at_s: f64,
 }
 
-/// Judges one parsed series with `config`.
-pub fn judge(label: &str, series: &Series, mut config: DetectorConfig) -> TraceReport {
-    if !series.bytes {
+/// Judges the points of `trace` with `config` as they are read: memory stays bounded however
+/// long the trace (the detector keeps a bounded floor, the intervals a bounded sample).
+pub fn judge<R: BufRead>(
+    label: &str,
+    trace: &mut Trace<R>,
+    mut config: DetectorConfig,
+) -> Result<TraceReport, TraceError> {
+    if !trace.bytes() {
         config.quantity = Quantity::Count("units");
     }
     let mut detector = Detector::new(config);
-    let t0 = series.points.first().map_or(0.0, |p| p.0);
+    let mut first: Option<(f64, f64)> = None;
+    let mut last = (0.0, 0.0);
     let mut peak = (f64::MIN, 0.0);
-    for &(t, v) in &series.points {
+    let mut samples = 0u64;
+    let mut gaps = GapSample::new();
+    for point in trace.by_ref() {
+        let (t, v) = point?;
+        let t0 = first.get_or_insert((t, v)).0;
+        if samples > 0 {
+            gaps.push(t - last.0);
+        }
         detector.push(t - t0, v);
         if v > peak.0 {
             peak = (v, t - t0);
         }
+        last = (t, v);
+        samples += 1;
     }
-    let first = series.points.first().copied().unwrap_or_default();
-    let last = series.points.last().copied().unwrap_or_default();
-    TraceReport {
+    let Some(first) = first else {
+        return Err(TraceError::NoSamples);
+    };
+    let column = trace.column().to_string();
+    Ok(TraceReport {
         schema: SCHEMA,
         run_id: None,
         label: label.to_string(),
         command: Vec::new(),
         kind: "analyze",
-        format: series.format.as_str(),
+        format: trace.format().as_str(),
         duration_s: last.0 - first.0,
-        samples: series.points.len() as u64,
-        interval_s: median_interval(&series.points),
-        zero_rows: series.zero_rows,
+        samples,
+        interval_s: gaps.median(),
+        zero_rows: trace.zero_rows(),
+        notes: trace.notes().to_vec(),
         memory: TraceMemory {
-            metric: series.column.clone(),
+            metric: column.clone(),
             start_bytes: first.1,
             end_bytes: last.1,
             peak_bytes: peak.0.max(0.0),
             peak_at_s: peak.1,
         },
-        verdict: RunVerdict::of_series(&detector.verdict(), &series.column),
-        bytes: series.bytes,
-    }
+        verdict: series_verdict(&detector.verdict(), &column),
+        bytes: trace.bytes(),
+    })
 }
 
-fn median_interval(points: &[(f64, f64)]) -> f64 {
-    let mut gaps: Vec<f64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    if gaps.is_empty() {
-        return 0.0;
+/// The intervals between samples, for their median: every one up to [`GapSample::CAP`], then
+/// a uniform random sample of that many (reservoir sampling, from a fixed seed so a trace
+/// always gives the same figure). A trace of any length costs at most `CAP` numbers.
+#[derive(Debug)]
+struct GapSample {
+    kept: Vec<f64>,
+    seen: u64,
+    /// xorshift64 state.
+    rng: u64,
+}
+
+impl GapSample {
+    const CAP: usize = 1 << 16;
+
+    fn new() -> Self {
+        GapSample {
+            kept: Vec::new(),
+            seen: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
     }
-    let mid = gaps.len() / 2;
-    *gaps.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1
+
+    fn push(&mut self, gap: f64) {
+        self.seen += 1;
+        if self.kept.len() < Self::CAP {
+            self.kept.push(gap);
+            return;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        // Uniform in 0..seen by a multiply, not a division (this runs for every sample).
+        let slot = ((u128::from(self.rng) * u128::from(self.seen)) >> 64) as u64;
+        if let Some(kept) = self.kept.get_mut(slot as usize) {
+            *kept = gap;
+        }
+    }
+
+    fn median(&mut self) -> f64 {
+        if self.kept.is_empty() {
+            return 0.0;
+        }
+        let mid = self.kept.len() / 2;
+        *self
+            .kept
+            .select_nth_unstable_by(mid, |a, b| a.total_cmp(b))
+            .1
+    }
 }
 
 /// Reads and judges each file; errors name the file (and the line, for malformed input).
@@ -117,9 +180,9 @@ pub fn run(
     files
         .iter()
         .map(|path| {
-            let series = trace::read(path, column)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            Ok(judge(&label_of(path), &series, config.clone()))
+            let named = |e: TraceError| anyhow::anyhow!("{}: {e}", path.display());
+            let mut trace = Trace::open(path, column).map_err(named)?;
+            judge(&label_of(path), &mut trace, config.clone()).map_err(named)
         })
         .collect()
 }
@@ -166,5 +229,42 @@ pub fn text(r: &TraceReport) -> String {
         quantity(r.memory.peak_bytes),
         format_seconds(r.memory.peak_at_s)
     );
+    for note in &r.notes {
+        let _ = writeln!(out, "  note     {note}");
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GapSample;
+
+    #[test]
+    fn the_median_interval_is_exact_while_the_sample_holds_every_gap() {
+        let mut g = GapSample::new();
+        for gap in [3.0, 1.0, 2.0, 1.0, 5.0] {
+            g.push(gap);
+        }
+        assert_eq!(g.median(), 2.0);
+    }
+
+    #[test]
+    fn a_long_trace_keeps_a_bounded_sample_that_periodic_gaps_cannot_fool() {
+        let mut g = GapSample::new();
+        // Gaps of 10 s one time in four, in a period a strided sample would alias with.
+        let n = 10 * GapSample::CAP as u64;
+        for i in 0..n {
+            g.push(if i % 4 == 3 { 10.0 } else { 1.0 });
+        }
+        assert_eq!(g.kept.len(), GapSample::CAP);
+        let share = g.kept.iter().filter(|&&x| x == 10.0).count() as f64 / g.kept.len() as f64;
+        assert!((share - 0.25).abs() < 0.01, "{share}");
+        assert_eq!(g.median(), 1.0);
+        // Mostly 10 s: the median follows.
+        let mut g = GapSample::new();
+        for i in 0..n {
+            g.push(if i % 4 == 3 { 1.0 } else { 10.0 });
+        }
+        assert_eq!(g.median(), 10.0);
+    }
 }

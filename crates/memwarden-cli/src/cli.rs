@@ -18,6 +18,7 @@ Examples:
   memwarden run --limit 4GiB --warn 3GiB --on-warn signal:USR1 -- python3 bot.py
                                              ask the program to clean up at 3 GiB, stop it at 4 GiB
   memwarden ls --since 1d --label nightly    recorded runs, newest last
+  memwarden prune --older-than 30d           remove the runs started over 30 days ago
   memwarden report                           the last run's report again (text)
   memwarden report --format html -o run.html one self-contained page with charts
   memwarden compare before after             a Markdown before/after table (--fail-if-worse 10)
@@ -65,8 +66,8 @@ pub enum Command {
     /// Judge recorded traces: CSV (t_seconds,bytes...), psrecord logs, mprof .dat files
     ///
     /// The same leak detector as `run` and `watch` judges each file's memory floor. A CSV trace
-    /// needs a header naming a time column in seconds (t, t_*, *time*, *elapsed*, *second*) and
-    /// value columns; the value column is --column, else the first whose name contains anon,
+    /// needs a header naming a time column (t, t_*, *time*, *elapsed*, *second*), in seconds
+    /// unless its name gives another unit (t_ms, time_us, t_min), and value columns; the value column is --column, else the first whose name contains anon,
     /// else rss, else the second column. Rows with the value 0 (a process that has exited) are
     /// skipped. psrecord's and mprof's MB are MiB, converted to bytes.
     #[command(
@@ -75,8 +76,29 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// List recorded runs
     Ls(LsArgs),
+    /// Remove recorded runs, with everything recorded with them
+    ///
+    /// Each RUN is taken as `report` takes it: an id, a label (the latest run with it), or part
+    /// of a label that picks out one label. A run still being recorded is refused. The
+    /// database file keeps its size: later runs reuse the space.
+    #[command(after_help = "Examples:\n  memwarden rm 3 7\n  memwarden rm --dry-run nightly")]
+    Rm(RmArgs),
+    /// Remove the runs started before a time: older than a duration, or before a date
+    ///
+    /// Runs still being recorded are kept. The database file keeps its size: later runs reuse
+    /// the space.
+    #[command(
+        after_help = "Examples:\n  memwarden prune --older-than 30d --dry-run\n  memwarden prune --older-than 2024-05-01 --label nightly"
+    )]
+    Prune(PruneArgs),
     /// Show a recorded run's report (the last run by default)
     Report(ReportArgs),
+    /// Print Prometheus alerting rules for the metrics of --metrics
+    ///
+    /// A leak called, memory that runs out within a day (warning) or four hours (critical),
+    /// a limit reached, OOM kills. Save them and load them in prometheus.yml:
+    /// `memwarden rules > memwarden-rules.yml`, then `rule_files: [memwarden-rules.yml]`.
+    Rules(RulesArgs),
     /// Compare two recorded runs: before, after and change, as a Markdown table by default
     ///
     /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
@@ -115,6 +137,11 @@ pub struct SamplingArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts: a port (on
+    /// 127.0.0.1) or HOST:PORT (0.0.0.0:9464 for every interface); see `memwarden rules`
+    #[arg(long, value_name = "ADDR", value_parser = crate::sink::metrics::server::parse_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// The memory figure reports and the leak verdict use: anon (RssAnon + swap summed over
     /// the tree, what a leak grows), rss (resident, shared pages counted per process) or pss
     #[arg(long, value_enum, default_value_t = MetricArg::Anon)]
@@ -146,8 +173,10 @@ pub struct DetectArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub warmup: Option<Duration>,
 
-    /// Observation a steady rise needs after warm-up before it is called a leak (a rise to
-    /// 2.5 times its level is called after 10s; stable and plateau come from 10s) [default: 150s]
+    /// How long a steady rise must last before the live verdict calls it a leak (a cache that
+    /// fills rises the same way until it is full); until then it is reported as rising, with its
+    /// rate and the time to the limit. The verdict at the end of a run calls a floor still rising
+    /// then a leak, however short the run [default: 360s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub judge_after: Option<Duration>,
 
@@ -197,6 +226,18 @@ pub struct GuardArgs {
     /// How long an exec: hook may run before it is killed
     #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_positive_duration)]
     pub hook_timeout: Duration,
+
+    /// What a leak does once it is called (repeatable): the --on-warn forms, or stop (stop the
+    /// whole tree: exit 121). With --act-before, they run when memory would reach its limit
+    /// within DUR instead
+    #[arg(long, value_name = "ACTION", value_parser = Action::parse_leak)]
+    pub on_leak: Vec<Action>,
+
+    /// Act (the --on-leak actions, default log) when the tree's memory, rising at its current
+    /// rate, would reach the nearest limit (--limit, a cgroup limit, or the machine's available
+    /// memory) within DUR — whether it is a leak or a rise that would not stop in time
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub act_before: Option<Duration>,
 }
 
 /// `memwarden run`.
@@ -213,17 +254,30 @@ pub struct RunArgs {
     #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Leak detection")]
     pub max_growth: Option<f64>,
 
+    /// What ends the run: the command's exit (processes it left behind are then listed and
+    /// stopped), or the exit of the whole tree (for a command that daemonizes)
+    #[arg(long, value_enum, default_value_t = WaitFor::Command, value_name = "WHAT")]
+    pub wait: WaitFor,
+
+    /// Leave the processes that outlive the command running (they are still reported)
+    #[arg(long)]
+    pub keep_leftovers: bool,
+
     #[command(flatten)]
     pub heap: HeapArgs,
 
     /// The command to run, after `--`
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// What ends a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitFor {
+    /// The command's own exit
+    Command,
+    /// The exit of every process of the tree
+    Tree,
 }
 
 /// `run --heap`: which call sites hold the memory that grows.
@@ -300,6 +354,15 @@ pub enum ListFormat {
     Json,
 }
 
+/// `memwarden rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Print the rules' unit tests for `promtool test rules` instead (they load the rules from
+    /// memwarden-rules.yml beside them)
+    #[arg(long)]
+    pub tests: bool,
+}
+
 /// `memwarden ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -315,6 +378,35 @@ pub struct LsArgs {
     /// (2024-05-01, '2024-05-01 14:30', 2024-05-01T14:30:00Z)
     #[arg(long, value_name = "DUR|DATE", value_parser = parse_since)]
     pub since: Option<i64>,
+}
+
+/// `memwarden rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The runs: ids, labels, or parts of labels
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<String>,
+
+    /// Say which runs would be removed, and remove nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+/// `memwarden prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove runs started before this: a duration back from now (30d, 12h) or a UTC date
+    /// (2024-05-01, '2024-05-01 14:30')
+    #[arg(long, required = true, value_name = "DUR|DATE", value_parser = parse_since)]
+    pub older_than: i64,
+
+    /// Only runs whose label contains TEXT (ASCII letters match either case)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Say which runs would be removed, and remove nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 /// Output formats of `report`.
@@ -344,11 +436,11 @@ pub enum CompareFormat {
 /// `memwarden compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The run before the change: its id, or its label (the latest run with it)
+    /// The run before the change: its id, its label (the latest run with it), or part of one
     #[arg(value_name = "RUN_A")]
     pub before: String,
 
-    /// The run after the change: its id, or its label (the latest run with it)
+    /// The run after the change: its id, its label (the latest run with it), or part of one
     #[arg(value_name = "RUN_B")]
     pub after: String,
 
@@ -368,7 +460,8 @@ pub struct CompareArgs {
 /// `memwarden report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The run: its id, its label (the latest run with it), or nothing for the last run
+    /// The run: its id, its label (the latest run with it), part of a label that picks out one
+    /// label (as `ls --label` matches), or nothing for the last run
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
 
@@ -584,6 +677,19 @@ mod tests {
         assert_eq!(parse_percent("10%"), Ok(10.0));
         assert_eq!(parse_percent("2.5"), Ok(2.5));
         assert!(parse_percent("-1").is_err() && parse_percent("ten").is_err());
+    }
+
+    #[test]
+    fn a_misspelt_option_is_a_usage_error_not_the_command() {
+        let err =
+            Cli::try_parse_from(["memwarden", "run", "--limt", "1G", "--", "true"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--limt"), "{err}");
+        let cli = Cli::try_parse_from(["memwarden", "run", "ls", "-l"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.command, ["ls", "-l"]);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use memwarden::detect::{Detector, DetectorConfig, Verdict, VerdictKind};
 use memwarden::sample::Sample;
-use serde::Serialize;
 
+use crate::record::{ResourceVerdict, RunVerdict};
 use crate::report::model::Metric;
 
 /// The resources judged besides memory; each name is also the noun its counts print with.
@@ -27,6 +27,8 @@ pub struct Judges {
 pub struct Change {
     /// `memory`, `threads`, `fds` or `processes`.
     pub resource: &'static str,
+    /// The kind before the change.
+    pub before: VerdictKind,
     /// The new verdict.
     pub verdict: Verdict,
 }
@@ -72,9 +74,10 @@ impl Judges {
         // Only the kind is compared on every sample; a verdict (its reason) is built on a change.
         for ((resource, d), kind) in detectors.zip(self.kinds.iter_mut()) {
             if d.kind() != *kind {
-                *kind = d.kind();
+                let before = std::mem::replace(kind, d.kind());
                 changes.push(Change {
                     resource,
+                    before,
                     verdict: d.verdict(),
                 });
             }
@@ -93,10 +96,10 @@ impl Judges {
             (a, b) => a.or(b),
         };
         let memory = self.memory.verdict_with_limit(limit.map(|l| l as f64));
-        let resources: BTreeMap<&'static str, ResourceVerdict> = COUNTS
+        let resources: BTreeMap<String, ResourceVerdict> = COUNTS
             .iter()
             .zip(&self.counts)
-            .map(|(name, d)| (*name, ResourceVerdict::from(&d.verdict())))
+            .map(|(name, d)| (name.to_string(), resource_verdict(&d.verdict())))
             .collect();
         let mut leaking: Vec<&str> = Vec::new();
         let mut reasons = Vec::new();
@@ -108,7 +111,7 @@ impl Judges {
         let mut also = Vec::new();
         for (name, d) in COUNTS.into_iter().zip(&self.counts) {
             let r = &resources[name];
-            if r.kind == VerdictKind::Leak.as_str() {
+            if r.kind == VerdictKind::Leak {
                 leaking.push(name);
                 if memory_leaks {
                     // The memory reason leads; the counts rising with it are named briefly.
@@ -137,7 +140,7 @@ impl Judges {
             (VerdictKind::Leak, leaking.join(", "), reasons.join("; "))
         };
         RunVerdict {
-            kind: kind.as_str(),
+            kind,
             resource,
             metric: self.metric.name().to_string(),
             growth_bytes_per_s: memory.growth_per_s,
@@ -145,88 +148,39 @@ impl Judges {
             detected_at_s,
             time_to_limit_s: memory.time_to_limit_s,
             limit_bytes: limit,
+            floor_bytes: self.memory.floor().last().map(|(_, v)| v),
             reason,
-            memory_kind: memory.kind.as_str(),
+            memory_kind: memory.kind,
             resources,
         }
     }
 }
 
-/// The verdict of a run, as reports carry it (DESIGN §3 `verdict`, with more fields).
-#[derive(Debug, Clone, Serialize)]
-pub struct RunVerdict {
-    /// `leak` when any resource leaks, else the memory verdict.
-    pub kind: &'static str,
-    /// What leaks (`memory`, `threads`, `fds`, `processes`, comma-separated), or `memory`.
-    pub resource: String,
-    /// The memory figure judged (`anon`, `rss`, `pss`, or a trace's column).
-    pub metric: String,
-    /// Growth of the memory floor, bytes per second.
-    pub growth_bytes_per_s: f64,
-    /// Its 95 % confidence interval.
-    pub growth_ci_bytes_per_s: [f64; 2],
-    /// When a leak was first called (any resource).
-    pub detected_at_s: Option<f64>,
-    /// Seconds until a leaking memory floor reaches `limit_bytes`.
-    pub time_to_limit_s: Option<f64>,
-    /// The nearest limit: `--limit`, a cgroup limit, or what the machine has available.
-    pub limit_bytes: Option<u64>,
-    /// The reason in plain words.
-    pub reason: String,
-    /// The memory verdict on its own.
-    pub memory_kind: &'static str,
-    /// Threads, descriptors and processes, each judged like memory.
-    pub resources: BTreeMap<&'static str, ResourceVerdict>,
-}
-
-impl RunVerdict {
-    /// The verdict on a single series (a trace's column), with no other resources judged.
-    pub fn of_series(v: &Verdict, metric: &str) -> Self {
-        RunVerdict {
-            kind: v.kind.as_str(),
-            resource: "memory".to_string(),
-            metric: metric.to_string(),
-            growth_bytes_per_s: v.growth_per_s,
-            growth_ci_bytes_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
-            detected_at_s: v.detected_at_s,
-            time_to_limit_s: v.time_to_limit_s,
-            limit_bytes: None,
-            reason: v.reason.clone(),
-            memory_kind: v.kind.as_str(),
-            resources: BTreeMap::new(),
-        }
-    }
-
-    /// The verdict as JSON.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("a verdict always serializes")
+/// The verdict on a single series (a trace's column), with no other resources judged.
+pub fn series_verdict(v: &Verdict, metric: &str) -> RunVerdict {
+    RunVerdict {
+        kind: v.kind,
+        resource: "memory".to_string(),
+        metric: metric.to_string(),
+        growth_bytes_per_s: v.growth_per_s,
+        growth_ci_bytes_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
+        detected_at_s: v.detected_at_s,
+        time_to_limit_s: v.time_to_limit_s,
+        limit_bytes: None,
+        floor_bytes: None,
+        reason: v.reason.clone(),
+        memory_kind: v.kind,
+        resources: BTreeMap::new(),
     }
 }
 
-/// The verdict on one counted resource.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResourceVerdict {
-    /// `leak`, `stable`, `plateau` or `inconclusive`.
-    pub kind: &'static str,
-    /// Growth of the count's floor, per second.
-    pub growth_per_s: f64,
-    /// Its 95 % confidence interval.
-    pub growth_ci_per_s: [f64; 2],
-    /// When a leak was first called.
-    pub detected_at_s: Option<f64>,
-    /// The reason in plain words.
-    pub reason: String,
-}
-
-impl From<&Verdict> for ResourceVerdict {
-    fn from(v: &Verdict) -> Self {
-        ResourceVerdict {
-            kind: v.kind.as_str(),
-            growth_per_s: v.growth_per_s,
-            growth_ci_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
-            detected_at_s: v.detected_at_s,
-            reason: v.reason.clone(),
-        }
+fn resource_verdict(v: &Verdict) -> ResourceVerdict {
+    ResourceVerdict {
+        kind: v.kind,
+        growth_per_s: v.growth_per_s,
+        growth_ci_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
+        detected_at_s: v.detected_at_s,
+        reason: v.reason.clone(),
     }
 }
 

@@ -8,6 +8,8 @@ mod judge;
 mod options;
 mod record;
 mod report;
+mod runs;
+mod sink;
 mod store;
 mod supervise;
 
@@ -18,12 +20,17 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ListFormat, ReportFormat};
+use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ReportFormat};
 use options::SessionOptions;
 use report::{RenderComparison, RenderRun};
 use store::Store;
 
 fn main() -> ExitCode {
+    // MEMWARDEN_DB= set but empty means unset (clap would take it for a missing value). Nothing
+    // else runs yet, so changing the environment races with no thread.
+    if std::env::var_os("MEMWARDEN_DB").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("MEMWARDEN_DB");
+    }
     let cli = Cli::parse();
     let db = cli.db.as_deref();
     let result = match &cli.command {
@@ -32,18 +39,28 @@ fn main() -> ExitCode {
                 fail_on_leak: args.fail_on_leak,
                 max_growth: args.max_growth,
             };
+            let afterwards = supervise::Afterwards {
+                wait_tree: args.wait == cli::WaitFor::Tree,
+                keep_leftovers: args.keep_leftovers,
+            };
             let heap = heap::start(heap::options(&args.heap, &opts)?.as_ref(), &args.command)?;
             let env = heap.as_ref().map_or(&[][..], |h| h.env());
-            let outcome = supervise::run(&opts, &gates, &args.command, env);
+            let outcome = supervise::run(&opts, &gates, afterwards, &args.command, env);
             finish_session(&opts, heap::conclude(heap, outcome, &opts.db))
         }),
         Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
             finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
         }),
         Command::Analyze(args) => analyze(args),
-        Command::Ls(args) => ls(db, args),
+        Command::Ls(args) => runs::ls(db, args).and_then(print),
+        Command::Rm(args) => runs::rm(db, args).and_then(print),
+        Command::Prune(args) => runs::prune(db, args).and_then(print),
         Command::Report(args) => report(db, args),
         Command::Compare(args) => compare(db, args),
+        Command::Rules(args) => {
+            use sink::metrics::rules::{RULES, RULE_TESTS};
+            write_text(None, if args.tests { RULE_TESTS } else { RULES }).map(|()| exit::OK)
+        }
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -60,8 +77,15 @@ fn main() -> ExitCode {
 }
 
 /// Prints the summary and writes `--json`; neither can change the command's exit status.
+/// A failed gate is said even with `-q`.
 fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) -> Result<u8> {
     let outcome = outcome?;
+    if let Some(gate) = &outcome.gate {
+        eprintln!(
+            "memwarden: gate failed: {}",
+            report::text::shorten(gate, 300)
+        );
+    }
     if outcome.report.samples > 0 && !opts.quiet {
         eprint!(
             "{}",
@@ -102,29 +126,14 @@ fn analyze(args: &cli::AnalyzeArgs) -> Result<u8> {
         AnalyzeFormat::Json => format!("{}\n", serde_json::to_string_pretty(&reports)?),
     };
     write_text(None, &text)?;
-    if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.kind == "leak") {
+    if status == exit::OK && args.fail_on_leak && reports.iter().any(|r| r.verdict.leaks()) {
         status = exit::GATE_FAILED;
     }
     Ok(status)
 }
 
-fn ls(db: Option<&Path>, args: &cli::LsArgs) -> Result<u8> {
-    let store = Store::open_existing(&store::path_or_default(db)?)?;
-    let filter = store::RunFilter {
-        label: args.label.clone(),
-        since_unix_ms: args.since,
-    };
-    let filtered = filter != store::RunFilter::default();
-    let runs = store.runs_matching(&filter)?;
-    let text = match args.format {
-        ListFormat::Text if runs.is_empty() && filtered => "no runs match\n".to_string(),
-        ListFormat::Text if runs.is_empty() => "no runs recorded yet\n".to_string(),
-        ListFormat::Text => report::text::runs_table(&runs),
-        ListFormat::Json => {
-            let rows: Vec<serde_json::Value> = runs.iter().map(store::RunRow::to_json).collect();
-            format!("{}\n", serde_json::to_string_pretty(&rows)?)
-        }
-    };
+/// Writes a command's text to stdout: it succeeded.
+fn print(text: String) -> Result<u8> {
     write_text(None, &text)?;
     Ok(exit::OK)
 }

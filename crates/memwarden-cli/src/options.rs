@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use memwarden::units::{format_seconds, Threshold};
-use serde_json::json;
+use memwarden::units::Threshold;
 
 use crate::cli::{DetectArgs, GuardArgs, MetricArg, SamplingArgs};
+use crate::record::{DetectorKnobs, RecordedOptions};
 use crate::report::model::Metric;
 use crate::report::text::shorten;
 use crate::supervise::action::Action;
@@ -32,31 +32,38 @@ pub struct SessionOptions {
     pub db: PathBuf,
     /// The memory figure the run is judged by.
     pub metric: Metric,
+    /// Where to serve Prometheus metrics.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Grace between TERM and KILL when memwarden stops processes.
     pub grace: Duration,
     /// The memory leak detector's configuration.
     pub detector: DetectorConfig,
+    /// The detector's knobs as the user set them.
+    pub knobs: DetectorKnobs,
+    /// memwarden's own arguments as the user wrote them.
+    pub given: Vec<String>,
     /// Limits, warnings and their actions, the system floor, the timeout.
     pub guard: GuardOptions,
 }
 
+/// The detector's knobs as the user set them on the command line.
+pub fn detector_knobs(args: &DetectArgs) -> DetectorKnobs {
+    DetectorKnobs {
+        warmup_s: args.warmup.map(|w| w.as_secs_f64()),
+        judge_after_s: args.judge_after.map(|j| j.as_secs_f64()),
+        leak_rate_bytes_per_s: args.leak_rate,
+        leak_relative_pct_per_h: args.leak_relative,
+    }
+}
+
 /// The detector's configuration: its documented defaults, changed where the user said so.
 pub fn detector_config(args: &DetectArgs) -> DetectorConfig {
-    let mut c = DetectorConfig::default();
-    if let Some(w) = args.warmup {
-        c.warmup_s = w.as_secs_f64();
-        c.warmup_fraction = 0.0;
-    }
-    if let Some(j) = args.judge_after {
-        c.min_span_s = j.as_secs_f64();
-    }
-    if let Some(r) = args.leak_rate {
-        c.min_rate_per_s = r;
-    }
-    if let Some(p) = args.leak_relative {
-        c.min_relative_rate_per_h = p / 100.0;
-    }
-    c
+    detector_knobs(args).config()
+}
+
+/// memwarden's own arguments as the user wrote them: everything before `--` (the command).
+fn given_words() -> Vec<String> {
+    std::env::args().skip(1).take_while(|a| a != "--").collect()
 }
 
 /// Containment options, checked against each other.
@@ -68,6 +75,10 @@ pub struct GuardOptions {
     pub warn: Option<Threshold>,
     /// `--on-warn` (`log` when `--warn` is given alone).
     pub on_warn: Vec<Action>,
+    /// `--on-leak` (`log` when `--act-before` is given alone).
+    pub on_leak: Vec<Action>,
+    /// `--act-before`.
+    pub act_before: Option<Duration>,
     /// `--system-floor`.
     pub system_floor: Option<Threshold>,
     /// `--pressure`, percent.
@@ -112,10 +123,16 @@ impl GuardOptions {
         if on_warn.is_empty() && args.warn.is_some() {
             on_warn.push(Action::Log);
         }
+        let mut on_leak = args.on_leak.clone();
+        if on_leak.is_empty() && args.act_before.is_some() {
+            on_leak.push(Action::Log);
+        }
         Ok(GuardOptions {
             limit: args.limit,
             warn: args.warn,
             on_warn,
+            on_leak,
+            act_before: args.act_before,
             system_floor: args.system_floor,
             pressure: args.pressure,
             timeout: args.timeout,
@@ -130,19 +147,7 @@ impl GuardOptions {
             || self.system_floor.is_some()
             || self.pressure.is_some()
             || self.timeout.is_some()
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        let text = |t: Option<Threshold>| t.map(|t| t.to_string());
-        json!({
-            "limit": text(self.limit),
-            "warn": text(self.warn),
-            "on_warn": self.on_warn.iter().map(Action::to_string).collect::<Vec<_>>(),
-            "system_floor": text(self.system_floor),
-            "pressure": self.pressure,
-            "timeout": self.timeout.map(|t| format_seconds(t.as_secs_f64())),
-            "hook_timeout": format_seconds(self.hook_timeout.as_secs_f64()),
-        })
+            || !self.on_leak.is_empty()
     }
 }
 
@@ -162,25 +167,22 @@ impl SessionOptions {
                 MetricArg::Rss => Metric::Rss,
                 MetricArg::Pss => Metric::Pss,
             },
+            metrics: args.metrics,
             detector: detector_config(&args.detect),
+            knobs: detector_knobs(&args.detect),
+            given: given_words(),
             grace: args.grace,
             guard: GuardOptions::new(&args.guard, Path::new("/proc/pressure/memory").exists())?,
         })
     }
 
-    /// The options as recorded with the run.
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "interval": format_seconds(self.interval.as_secs_f64()),
-            "metric": self.metric.name(),
-            "no_cgroup": self.no_cgroup,
-            "grace": format_seconds(self.grace.as_secs_f64()),
-            "guard": self.guard.to_json(),
-            "warmup_s": self.detector.warmup_s,
-            "judge_after_s": self.detector.min_span_s,
-            "leak_rate_bytes_per_s": self.detector.min_rate_per_s,
-            "leak_relative_pct_per_h": self.detector.min_relative_rate_per_h * 100.0,
-        })
+    /// The options as recorded with the run (thresholds in bytes are added once resolved).
+    pub fn recorded(&self) -> RecordedOptions {
+        RecordedOptions {
+            given: self.given.clone(),
+            detector: self.knobs,
+            ..RecordedOptions::default()
+        }
     }
 }
 

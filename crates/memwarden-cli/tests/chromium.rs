@@ -162,7 +162,7 @@ fn judged_leak(lab: &Lab) {
     r.options = json!({"interval": "1s", "metric": "anon",
                        "warn_bytes": 400 * MIB, "limit_bytes": 512 * MIB});
     r.verdict = Some(json!({
-        "kind": "leak", "growth_bytes_per_s": 0.5 * MIB as f64,
+        "kind": "leak", "memory_kind": "leak", "growth_bytes_per_s": 0.5 * MIB as f64,
         "growth_ci_bytes_per_s": [0.45 * MIB as f64, 0.55 * MIB as f64],
         "detected_at_s": 140.0, "time_to_limit_s": 180.0,
         "reason": "the floor rose steadily under the garbage collector's saw"

@@ -152,7 +152,7 @@ fn leaky_run() -> FakeRun {
     r.options = json!({"interval": "1s", "metric": "anon", "limit_bytes": 400 * MIB,
                        "warn_bytes": 300 * MIB});
     r.verdict = Some(json!({
-        "kind": "leak", "growth_bytes_per_s": 10.0 * MIB as f64,
+        "kind": "leak", "memory_kind": "leak", "growth_bytes_per_s": 10.0 * MIB as f64,
         "growth_ci_bytes_per_s": [9.5 * MIB as f64, 10.5 * MIB as f64],
         "detected_at_s": 6.0, "time_to_limit_s": 20.0,
         "reason": "the floor rose 10.0 MiB/s and kept rising"
@@ -197,7 +197,7 @@ fn fixed_run() -> FakeRun {
     let mut r = FakeRun::new("service after", T0 + 3_600_000);
     r.duration_s = 12.5;
     r.verdict = Some(json!({
-        "kind": "stable", "growth_bytes_per_s": 2.0 * 1024.0,
+        "kind": "stable", "memory_kind": "stable", "growth_bytes_per_s": 2.0 * 1024.0,
         "growth_ci_bytes_per_s": [-1024.0, 5.0 * 1024.0],
         "detected_at_s": null, "time_to_limit_s": null,
         "reason": "the floor stayed within 1% for the whole run"

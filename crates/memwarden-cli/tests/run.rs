@@ -236,16 +236,88 @@ fn signals_are_forwarded_to_the_command() {
         assert_eq!(status.code(), Some(10 + sig), "signal {sig}");
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(r["stopped_by"], "interrupt");
+        // The command handled the signal and exited by itself: memwarden stopped nothing.
+        assert_eq!(r["stopped_by"], serde_json::Value::Null, "{r}");
         assert!(
             r["events"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e["kind"] == "signal"),
+                .any(|e| e["kind"] == "signal"
+                    && e["detail"].as_str().unwrap().starts_with("forwarded")),
             "{r}"
         );
     }
+}
+
+/// Ignores TERM and INT, forks a child that does too, and says when both are ready.
+const DEAF: &str = r#"
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+if os.fork() == 0:
+    time.sleep(60)
+    os._exit(0)
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(60)
+"#;
+
+#[test]
+fn a_second_interrupt_stops_a_tree_that_ignores_the_first() {
+    let lab = Lab::new();
+    lab.script("deaf.py", DEAF);
+    let ready = lab.path("ready");
+    let json = lab.path("deaf.json");
+    let mut child = lab
+        .memwarden()
+        .args(["run", "--interval", "50ms", "--grace", "200ms", "--json"])
+        .arg(&json)
+        .args(["--", "python3", "deaf.py"])
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    read_pid(&ready);
+    // SAFETY: signalling the memwarden we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let db_says_forwarded = || {
+        let out = lab.run(&["report", "--format", "json"]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        r["events"]
+            .as_array()?
+            .iter()
+            .any(|e| e["kind"] == "signal")
+            .then_some(())
+    };
+    wait_for(
+        "the forwarded signal's event",
+        Duration::from_secs(10),
+        db_says_forwarded,
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "as a shell reports an interrupted job"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["stopped_by"], "interrupt", "{r}");
+    let stops: Vec<&str> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "stop")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    // Both ignored TERM: the command and its child needed KILL.
+    assert!(
+        stops
+            .iter()
+            .any(|s| s.contains("2 sent TERM, 2 needed KILL")),
+        "{stops:?}"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //! first time any test asks for one, and each test then checks its own.
 //!
 //! The Rust scenarios are workspace members: `cargo test --workspace` builds their binaries
-//! next to `memwarden` (their own smoke tests make cargo build them).
+//! next to `memwarden` (their own smoke tests make cargo build them). The fixed Python
+//! variants use the `memwarden` Python package: they run with the interpreter named by
+//! `MEMWARDEN_PYTHON`, else with the one `crates/memwarden-py/ci.sh --install` builds the
+//! package into (once; a second call finds it built). The leaky ones need nothing but python3.
 
 mod common;
 
@@ -37,7 +40,12 @@ fn command(name: &str) -> Result<Vec<String>, String> {
             .join("scenarios")
             .join(scenario)
             .join(format!("{variant}.py"));
-        vec![python(), script.to_str().unwrap().to_string()]
+        let interpreter = if variant == "fixed" {
+            package_python()?
+        } else {
+            python()
+        };
+        vec![interpreter, script.to_str().unwrap().to_string()]
     } else {
         let package = scenario.replacen('_', "-", 2);
         let bin = format!("{}-{variant}", &scenario[..2]);
@@ -54,6 +62,31 @@ fn command(name: &str) -> Result<Vec<String>, String> {
     };
     cmd.extend(["--duration".to_string(), SECONDS.to_string()]);
     Ok(cmd)
+}
+
+/// A Python with the `memwarden` package installed from this repository.
+fn package_python() -> Result<String, String> {
+    static PATH: OnceLock<Result<String, String>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("MEMWARDEN_PYTHON") {
+            return Ok(p);
+        }
+        let script = root().join("crates/memwarden-py/ci.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("--install")
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building the memwarden Python package failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ok(stdout.lines().last().unwrap_or_default().trim().to_string())
+    })
+    .clone()
 }
 
 const VARIANTS: [&str; 10] = [

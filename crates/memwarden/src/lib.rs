@@ -5,7 +5,7 @@
 //!   callbacks, and a gate that admits work by memory;
 //! - [`sample`] reads a process tree and the machine from `/proc` and cgroups;
 //! - [`detect`] judges a `(t, value)` series: leak, stable, plateau or inconclusive;
-//! - [`trace`] reads recorded traces (CSV, psrecord, mprof) into such series;
+//! - [`trace`] streams recorded traces (CSV, psrecord, mprof) as such series, in bounded memory;
 //! - [`units`] parses and prints sizes, percentages, durations and rates.
 
 #![warn(missing_docs)]

@@ -84,7 +84,10 @@ impl HeapSession {
         }
         let env = vec![
             ("LD_PRELOAD".into(), preload),
-            ("MEMWARDEN_HEAP_SOCKET".into(), socket.clone().into_os_string()),
+            (
+                "MEMWARDEN_HEAP_SOCKET".into(),
+                socket.clone().into_os_string(),
+            ),
             (
                 "MEMWARDEN_HEAP_SAMPLE".into(),
                 opts.sample_bytes.to_string().into(),

@@ -382,7 +382,7 @@ impl Chart<'_> {
         svg.open("g", &[("class", "events".into())]);
         for (x, group) in groups {
             let e = group[0];
-            let class = format!("ev ev-{}", css_word(&e.kind));
+            let class = format!("ev ev-{}", css_word(e.kind.as_str()));
             let mut title = group
                 .iter()
                 .take(5)
@@ -468,7 +468,11 @@ mod tests {
             kind: "limit",
             bytes: 130.0 * MIB,
         }];
-        let events = [Event::new(40.0, "warn", "over 50 MiB")];
+        let events = [Event::new(
+            40.0,
+            crate::record::EventKind::Warn,
+            "over 50 MiB",
+        )];
         let chart = Chart {
             title: "memory",
             timeline: &tl,

@@ -5,7 +5,7 @@ use memwarden::units::{format_bytes_f, format_rate, format_seconds};
 use serde_json::Value as JsonValue;
 
 use super::model::RunReport;
-use super::verdict::{Verdict, NOT_JUDGED};
+use super::verdict::{measured_growth, NOT_JUDGED};
 
 /// One side of a comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,10 +164,7 @@ impl Comparison {
             started_at: r.started_at.clone(),
             metric: r.memory.metric.clone(),
         };
-        let (vb, va) = (
-            Verdict::from_json(before.verdict.as_ref()),
-            Verdict::from_json(after.verdict.as_ref()),
-        );
+        let (vb, va) = (before.verdict.as_ref(), after.verdict.as_ref());
         let metric = if before.memory.metric == after.memory.metric {
             before.memory.metric.clone()
         } else {
@@ -190,20 +187,20 @@ impl Comparison {
             Row {
                 key: "growth_bytes_per_s",
                 name: "floor growth".to_string(),
-                before: Value::Rate(vb.as_ref().and_then(|v| v.growth_bytes_per_s)),
-                after: Value::Rate(va.as_ref().and_then(|v| v.growth_bytes_per_s)),
+                before: Value::Rate(vb.and_then(measured_growth)),
+                after: Value::Rate(va.and_then(measured_growth)),
             },
             Row {
                 key: "verdict",
                 name: "verdict".to_string(),
-                before: Value::Verdict(vb.as_ref().map(|v| v.kind.clone())),
-                after: Value::Verdict(va.as_ref().map(|v| v.kind.clone())),
+                before: Value::Verdict(vb.map(|v| v.kind.to_string())),
+                after: Value::Verdict(va.map(|v| v.kind.to_string())),
             },
             Row {
                 key: "time_to_limit_s",
                 name: "time to limit".to_string(),
-                before: Value::Seconds(vb.as_ref().and_then(|v| v.time_to_limit_s)),
-                after: Value::Seconds(va.as_ref().and_then(|v| v.time_to_limit_s)),
+                before: Value::Seconds(vb.and_then(|v| v.time_to_limit_s)),
+                after: Value::Seconds(va.and_then(|v| v.time_to_limit_s)),
             },
             Row {
                 key: "max_processes",

@@ -8,13 +8,12 @@ use std::io::Write;
 
 use anyhow::Result;
 use memwarden::units::{format_bytes, format_bytes_f, format_rate, format_seconds};
-use serde_json::Value as Json;
 
 use super::chart::{css_word, Chart, Line, Unit};
 use super::svg::escape;
 use super::text::{ended_after, ending, title};
 use super::timeline::Series;
-use super::verdict::{Verdict, NOT_JUDGED};
+use super::verdict::{self, NOT_JUDGED};
 use super::{RenderRun, Run};
 
 /// The HTML format.
@@ -100,7 +99,7 @@ fn capitalized(s: &str) -> String {
 }
 
 fn verdict(h: &mut String, run: &Run<'_>) {
-    match Verdict::from_json(run.report.verdict.as_ref()) {
+    match run.report.verdict.as_ref() {
         None => {
             let _ = write!(
                 h,
@@ -114,13 +113,13 @@ fn verdict(h: &mut String, run: &Run<'_>) {
                 h,
                 "<section class=\"verdict v-{}\" id=\"verdict\">\n<h2>Verdict: \
                  <strong>{}</strong></h2>\n",
-                css_word(&v.kind),
-                escape(&v.kind)
+                css_word(v.kind.as_str()),
+                escape(v.kind.as_str())
             );
             if !v.reason.is_empty() {
                 let _ = writeln!(h, "<p class=\"reason\">{}</p>", escape(&v.reason));
             }
-            let figures = v.figures();
+            let figures = verdict::figures(v);
             if !figures.is_empty() {
                 let _ = writeln!(
                     h,
@@ -373,9 +372,9 @@ fn events(h: &mut String, run: &Run<'_>) {
         let _ = writeln!(
             h,
             "<tr class=\"ev-{}\"><td class=\"n\">{}</td><td><b>{}</b></td><td>{}</td></tr>",
-            css_word(&e.kind),
+            css_word(e.kind.as_str()),
             format_seconds(e.at_s),
-            escape(&e.kind),
+            escape(e.kind.as_str()),
             escape(&e.detail)
         );
     }
@@ -400,7 +399,7 @@ fn details(h: &mut String, run: &Run<'_>) {
         ),
         ("label".into(), r.label.clone()),
         ("command".into(), r.command.join(" ")),
-        ("kind".into(), r.kind.clone()),
+        ("kind".into(), r.kind.as_str().into()),
         ("started".into(), r.started_at.clone()),
         ("host".into(), r.host.clone()),
         ("mode".into(), r.mode.clone()),
@@ -408,14 +407,9 @@ fn details(h: &mut String, run: &Run<'_>) {
         ("end".into(), ending(r)),
         ("memwarden status".into(), r.status.to_string()),
     ];
-    if let Json::Object(options) = &run.options {
-        for (k, v) in options {
-            let v = match v {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            items.push((format!("option {k}"), v));
-        }
+    let given = run.options.command_line();
+    if !given.is_empty() {
+        items.push(("options".into(), format!("memwarden {given}")));
     }
     h.push_str("<section>\n<h2>Run</h2>\n<dl class=\"details\">\n");
     for (k, v) in items {
@@ -462,16 +456,22 @@ const SCRIPT: &str = include_str!("html/hover.js");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Event, RunEnd, RunMeta};
+    use crate::record::{
+        Event, EventKind, RecordedOptions, RunEnd, RunKind, RunMeta, RunVerdict, StoppedBy,
+    };
     use crate::report::model::{top_processes, Metric, RunStats};
     use crate::report::timeline::Timeline;
     use crate::report::{Overlays, Run, Trend};
+    use memwarden::detect::VerdictKind;
     use memwarden::sample::{Sample, TreeTotals};
-    use serde_json::json;
 
-    fn run(samples: Vec<Sample>, verdict: Option<Json>, options: Json) -> Run<'static> {
+    fn run(
+        samples: Vec<Sample>,
+        verdict: Option<RunVerdict>,
+        options: RecordedOptions,
+    ) -> Run<'static> {
         let meta = RunMeta {
-            kind: "run".into(),
+            kind: RunKind::Run,
             label: "leaky <script>".into(),
             command: vec!["python3".into(), "leak.py".into()],
             host: "box".into(),
@@ -487,7 +487,7 @@ mod tests {
             ended_unix_ms: 0,
             duration_s: samples.last().map_or(0.0, |s| s.t),
             exit: None,
-            stopped_by: Some("limit".into()),
+            stopped_by: Some(StoppedBy::Limit),
             status: 121,
             peak_bytes: 0,
             verdict,
@@ -496,8 +496,8 @@ mod tests {
         let mut stats = RunStats::new(Metric::Anon);
         samples.iter().for_each(|s| stats.push(s));
         let events = vec![
-            Event::new(30.0, "warn", "over 200 MiB"),
-            Event::new(50.0, "limit", "over 300 MiB & stopping"),
+            Event::new(30.0, EventKind::Warn, "over 200 MiB"),
+            Event::new(50.0, EventKind::Limit, "over 300 MiB & stopping"),
         ];
         let report = stats.report(Some(7), &meta, Some(&end), top_processes(0, []), events);
         Run {
@@ -530,9 +530,19 @@ mod tests {
     fn the_page_is_self_contained_and_says_everything() {
         let run = run(
             ramp(),
-            Some(json!({"kind": "leak", "reason": "the floor rose steadily",
-                        "growth_bytes_per_s": 5242880.0})),
-            json!({"interval": "1s", "warn_bytes": 200u64 << 20, "limit_bytes": 300u64 << 20}),
+            Some(RunVerdict {
+                kind: VerdictKind::Leak,
+                memory_kind: VerdictKind::Leak,
+                reason: "the floor rose steadily".into(),
+                growth_bytes_per_s: 5242880.0,
+                ..RunVerdict::default()
+            }),
+            RecordedOptions {
+                given: vec!["run".into(), "--limit".into(), "300MiB".into()],
+                warn_bytes: Some(200 << 20),
+                limit_bytes: Some(300 << 20),
+                ..RecordedOptions::default()
+            },
         );
         let page = page(&run);
         assert!(page.starts_with("<!DOCTYPE html>"));
@@ -543,14 +553,14 @@ mod tests {
         assert!(!page.contains("leaky <script>"));
         assert!(page.contains("warn 200.0 MiB") && page.contains("limit 300.0 MiB"));
         assert!(page.contains("over 300 MiB &amp; stopping"));
-        assert!(page.contains("option limit_bytes"));
+        assert!(page.contains("memwarden run --limit 300MiB"));
         assert!(!page.contains("src=") && !page.contains("href="));
         assert!(!page.contains("@import") && !page.contains("url("));
     }
 
     #[test]
     fn an_unjudged_run_says_so_and_overlays_draw_when_given() {
-        let mut run = run(ramp(), None, json!({}));
+        let mut run = run(ramp(), None, RecordedOptions::default());
         let page_without = page(&run);
         assert!(page_without.contains("Verdict: <strong>not judged</strong>"));
         assert!(!page_without.contains("line floor"));
@@ -570,7 +580,7 @@ mod tests {
 
     #[test]
     fn an_empty_run_still_renders() {
-        let page = page(&run(Vec::new(), None, Json::Null));
+        let page = page(&run(Vec::new(), None, RecordedOptions::default()));
         assert!(page.contains("No sample of a live tree was recorded."));
         assert!(page.contains("\"c\":[]"));
     }

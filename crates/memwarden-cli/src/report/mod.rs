@@ -20,10 +20,10 @@ pub mod verdict;
 use std::io::Write;
 
 use anyhow::Result;
-use memwarden::detect::{Detector, DetectorConfig};
+use memwarden::detect::{Detector, VerdictKind};
 use memwarden::sample::Sample;
 
-use crate::record::kind;
+use crate::record::{EventKind, RecordedOptions, RunKind, RunVerdict};
 use crate::store::{RunRow, Store};
 use compare::Comparison;
 use model::{top_processes, Metric, RunReport, RunStats};
@@ -76,8 +76,8 @@ impl Samples for Stored<'_> {
 pub struct Run<'a> {
     /// The report (the JSON's figures).
     pub report: RunReport,
-    /// The options the run was started with, as recorded (`limit_bytes`, `warn_bytes`...).
-    pub options: serde_json::Value,
+    /// The options the run was started with, as recorded.
+    pub options: RecordedOptions,
     /// The samples folded for drawing.
     pub timeline: Timeline,
     /// What the detector adds to the chart, when it has judged the run.
@@ -132,18 +132,18 @@ pub struct Threshold {
 }
 
 impl Run<'_> {
-    /// The run's warn and limit levels, from its recorded options (`warn_bytes`, `limit_bytes`).
+    /// The run's warn and limit levels, from its recorded options.
     pub fn thresholds(&self) -> Vec<Threshold> {
         thresholds(&self.options)
     }
 }
 
-/// The warn and limit levels in a run's options JSON, lowest first.
-pub fn thresholds(options: &serde_json::Value) -> Vec<Threshold> {
-    [("warn", "warn_bytes"), ("limit", "limit_bytes")]
+/// The warn and limit levels of a run's options, lowest first.
+pub fn thresholds(options: &RecordedOptions) -> Vec<Threshold> {
+    [("warn", options.warn_bytes), ("limit", options.limit_bytes)]
         .into_iter()
-        .filter_map(|(kind, key)| {
-            let bytes = options.get(key)?.as_f64().filter(|b| *b > 0.0)?;
+        .filter_map(|(kind, bytes)| {
+            let bytes = bytes.filter(|b| *b > 0)? as f64;
             Some(Threshold { kind, bytes })
         })
         .collect()
@@ -159,7 +159,7 @@ pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a
     let metric = Metric::from_name(&row.meta.metric);
     let (t0, t1) = store.sample_span(row.id)?.unwrap_or((0.0, 0.0));
     let mut timeline = Timeline::new(metric, t0, t1, columns);
-    let mut floor = Detector::new(detector_config(&row.meta.options));
+    let mut floor = Detector::new(row.meta.options.detector.config());
     let report = replay(store, row, |s, judged| {
         if judged {
             floor.push(s.t, metric.of(s) as f64);
@@ -184,7 +184,7 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
     let events = store.events(row.id)?;
     let exited_at = events
         .iter()
-        .find(|e| e.kind == kind::EXIT && row.meta.kind == "run")
+        .find(|e| e.kind == EventKind::Exit && row.meta.kind == RunKind::Run)
         .map_or(f64::INFINITY, |e| e.at_s);
     let mut stats = RunStats::new(metric);
     store.for_each_sample(row.id, |s| {
@@ -198,21 +198,9 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
     let processes = store.processes(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
     let mut report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
+    report.state = row.state;
     report.heap = crate::heap::HeapReport::load(store, row.id)?;
     Ok(report)
-}
-
-/// The detector's knobs a run was judged with, from its recorded options.
-fn detector_config(options: &serde_json::Value) -> DetectorConfig {
-    let mut c = DetectorConfig::default();
-    let num = |k: &str| options.get(k).and_then(serde_json::Value::as_f64);
-    if let Some(w) = num("warmup_s") {
-        c.warmup_s = w;
-    }
-    if let Some(j) = num("judge_after_s") {
-        c.min_span_s = j;
-    }
-    c
 }
 
 /// The floor the detector judged (replayed over the stored samples: folding keeps every
@@ -220,27 +208,19 @@ fn detector_config(options: &serde_json::Value) -> DetectorConfig {
 /// laid through the floor's points.
 fn overlays(
     detector: &Detector,
-    verdict: Option<&serde_json::Value>,
-    options: &serde_json::Value,
+    verdict: Option<&RunVerdict>,
+    options: &RecordedOptions,
 ) -> Overlays {
     let floor: Vec<(f64, f64)> = detector.floor().collect();
     let trend = verdict.and_then(|v| {
-        let kind = v.get("memory_kind").or_else(|| v.get("kind"))?.as_str()?;
-        if kind == "inconclusive" || floor.len() < 2 {
+        if v.memory_kind == VerdictKind::Inconclusive || floor.len() < 2 {
             return None;
         }
-        let slope = v.get("growth_bytes_per_s")?.as_f64()?;
+        let slope = v.growth_bytes_per_s;
         // The intercept that puts the line through the middle of the floor (Theil–Sen's).
         let mut offsets: Vec<f64> = floor.iter().map(|(t, b)| b - slope * t).collect();
         offsets.sort_by(f64::total_cmp);
-        let limit = v
-            .get("limit_bytes")
-            .and_then(serde_json::Value::as_f64)
-            .or_else(|| {
-                options
-                    .get("limit_bytes")
-                    .and_then(serde_json::Value::as_f64)
-            });
+        let limit = v.limit_bytes.or(options.limit_bytes).map(|b| b as f64);
         Some(Trend {
             intercept_bytes: offsets[offsets.len() / 2],
             slope_bytes_per_s: slope,

@@ -4,7 +4,7 @@
 use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Event, ExitInfo, RunEnd, RunMeta};
+use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunState, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
 pub const SCHEMA: u32 = 1;
@@ -24,11 +24,13 @@ pub struct RunReport {
     /// The command and its arguments.
     pub command: Vec<String>,
     /// `run` or `watch`.
-    pub kind: String,
+    pub kind: RunKind,
     /// Start time, RFC 3339 UTC.
     pub started_at: String,
-    /// Seconds from start to end.
+    /// Seconds from start to end (for a run without an end, to its last sample).
     pub duration_s: f64,
+    /// `ended`, `running`, `memwarden-died` (no end, its memwarden is gone) or `unknown`.
+    pub state: RunState,
     /// Samples taken.
     pub samples: u64,
     /// Sampling interval, seconds.
@@ -36,7 +38,7 @@ pub struct RunReport {
     /// How the command ended (`null` for `watch`).
     pub exit: Option<ExitInfo>,
     /// Why memwarden stopped the run, if it did.
-    pub stopped_by: Option<String>,
+    pub stopped_by: Option<StoppedBy>,
     /// memwarden's own exit status.
     pub status: u8,
     /// How the tree was followed: `cgroup-v2`, `cgroup-v1` or `process-tree`.
@@ -46,7 +48,7 @@ pub struct RunReport {
     /// The tree's memory.
     pub memory: MemoryReport,
     /// The leak verdict, once the detector has judged the run.
-    pub verdict: Option<serde_json::Value>,
+    pub verdict: Option<RunVerdict>,
     /// Threads, descriptors and processes of the tree.
     pub resources: ResourcesReport,
     /// The processes of the tree.
@@ -140,6 +142,13 @@ pub struct MachineReport {
     pub min_available_bytes: u64,
     /// The highest PSI memory `some avg10` seen, where the kernel has PSI.
     pub max_psi_some_avg10: Option<f64>,
+}
+
+impl RunReport {
+    /// The report of a command that could not be started (for `--json`).
+    pub fn not_started(meta: &RunMeta, metric: Metric) -> RunReport {
+        RunStats::new(metric).report(None, meta, None, top_processes(0, []), Vec::new())
+    }
 }
 
 /// The memory figure a run is judged by.
@@ -296,14 +305,16 @@ impl RunStats {
             run_id,
             label: meta.label.clone(),
             command: meta.command.clone(),
-            kind: meta.kind.clone(),
+            kind: meta.kind,
             started_at: meta.started_at.clone(),
-            duration_s: end.map_or(0.0, |e| e.duration_s),
+            duration_s: end.map_or_else(|| self.last.map_or(0.0, |s| s.t), |e| e.duration_s),
+            // A live session has ended by the time it reports; a stored run says its own.
+            state: RunState::Ended,
             // A stored run knows how many samples it took even after old rows were folded.
             samples: end.map_or(self.samples, |e| e.samples.max(self.samples)),
             interval_s: meta.interval_s,
             exit: end.and_then(|e| e.exit),
-            stopped_by: end.and_then(|e| e.stopped_by.clone()),
+            stopped_by: end.and_then(|e| e.stopped_by),
             status: end.map_or(0, |e| e.status),
             mode: meta.mode.clone(),
             host: meta.host.clone(),

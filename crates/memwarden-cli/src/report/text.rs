@@ -10,10 +10,11 @@ use super::compare::Comparison;
 use super::model::RunReport;
 use super::sparkline::sparkline;
 use super::timeline::{Series, Timeline};
-use super::verdict::{Verdict, NOT_JUDGED};
+use super::verdict::{self, NOT_JUDGED};
 use super::{RenderComparison, RenderRun, Run};
-use crate::record::kind;
+use crate::record::{EventKind, RunKind, RunState, RunVerdict};
 use crate::store::RunRow;
+use memwarden::detect::VerdictKind;
 
 /// Width of the report's sparklines, in characters.
 pub const SPARK_WIDTH: usize = 60;
@@ -43,19 +44,19 @@ impl Text {
         }
     }
 
-    fn verdict(&self, v: Option<&Verdict>) -> String {
+    fn verdict(&self, v: Option<&RunVerdict>) -> String {
         match v {
             None => self.paint("2", NOT_JUDGED),
             Some(v) => {
-                let code = match v.kind.as_str() {
-                    "leak" => "1;31",
-                    "plateau" => "33",
-                    "stable" => "32",
-                    _ => "1",
+                let code = match v.kind {
+                    VerdictKind::Leak => "1;31",
+                    VerdictKind::Plateau => "33",
+                    VerdictKind::Stable => "32",
+                    VerdictKind::Inconclusive => "1",
                 };
-                let line = v.line();
+                let line = verdict::line(v);
                 let rest = line.strip_prefix(v.kind.as_str()).unwrap_or_default();
-                format!("{}{rest}", self.paint(code, &v.kind))
+                format!("{}{rest}", self.paint(code, v.kind.as_str()))
             }
         }
     }
@@ -89,9 +90,14 @@ impl RenderComparison for Text {
 
 /// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
 pub fn ending(report: &RunReport) -> String {
+    match report.state {
+        RunState::Running => return "is still running".into(),
+        RunState::MemwardenDied => return "has no end: memwarden died while recording it".into(),
+        RunState::Unknown => return "has no recorded end".into(),
+        RunState::Ended => {}
+    }
     let by = report
         .stopped_by
-        .as_deref()
         .map(|s| format!(", stopped by memwarden ({s})"))
         .unwrap_or_default();
     match report.exit {
@@ -100,7 +106,7 @@ pub fn ending(report: &RunReport) -> String {
             (Some(code), None) => format!("exited with status {code}{by}"),
             (None, None) => format!("ended{by}"),
         },
-        None if report.kind == "watch" => format!("was watched{by}"),
+        None if report.kind == RunKind::Watch => format!("was watched{by}"),
         None => format!("could not be started{by}"),
     }
 }
@@ -114,11 +120,18 @@ pub fn signal_name(sig: i32) -> String {
 
 /// How the run ended and how long it lasted: "exited with status 7 after 12.0s".
 pub fn ended_after(report: &RunReport) -> String {
-    let when = if report.kind == "watch" {
+    let when = if report.kind == RunKind::Watch {
         "for"
     } else {
         "after"
     };
+    if report.state != RunState::Ended {
+        return format!(
+            "{} ({} recorded)",
+            ending(report),
+            format_seconds(report.duration_s)
+        );
+    }
     format!(
         "{} {when} {}",
         ending(report),
@@ -165,7 +178,7 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     if let Some(line) = verdict_line(report) {
         let _ = writeln!(out, "  verdict  {line}");
     }
-    for gate in report.events.iter().filter(|e| e.kind == kind::GATE) {
+    for gate in report.events.iter().filter(|e| e.kind == EventKind::Gate) {
         let _ = writeln!(out, "  gate     {} → exit {}", gate.detail, report.status);
     }
     if let Some(heap) = &report.heap {
@@ -173,7 +186,10 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
     }
     match (stored, report.run_id) {
         (Some(path), Some(id)) => {
-            let lost = report.events.iter().any(|e| e.kind == kind::STORE_ERROR);
+            let lost = report
+                .events
+                .iter()
+                .any(|e| e.kind == EventKind::StoreError);
             let incomplete = if lost {
                 ", incomplete (see the store error above)"
             } else {
@@ -192,7 +208,7 @@ pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
 }
 
 fn verdict_line(report: &RunReport) -> Option<String> {
-    Verdict::from_json(report.verdict.as_ref()).map(|v| v.line())
+    report.verdict.as_ref().map(verdict::line)
 }
 
 /// The full text report of `memwarden report`, with a sparkline of the run's memory when a
@@ -211,7 +227,13 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
     );
     let _ = writeln!(
         out,
-        "  lasted   {} · {} samples, interval {}",
+        "  {:<9}{} · {} samples, interval {}",
+        // A run without an end lasted at least what was recorded of it.
+        if report.state == RunState::Ended {
+            "lasted"
+        } else {
+            "recorded"
+        },
         format_seconds(report.duration_s),
         report.samples,
         format_seconds(report.interval_s)
@@ -264,11 +286,7 @@ pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> Str
             .map(|p| format!(" · memory pressure up to {p:.1}%"))
             .unwrap_or_default(),
     );
-    let _ = writeln!(
-        out,
-        "  verdict  {}",
-        style.verdict(Verdict::from_json(report.verdict.as_ref()).as_ref())
-    );
+    let _ = writeln!(out, "  verdict  {}", style.verdict(report.verdict.as_ref()));
     if !report.processes.top.is_empty() {
         let _ = writeln!(out, "\n{}", style.paint("1", "largest processes"));
         let mut table = Table::new(&["pid", "peak anon", "peak rss", "growth", "seen", "command"]);
@@ -316,11 +334,10 @@ pub fn runs_table(rows: &[RunRow]) -> String {
         let end = r.end.as_ref();
         let verdict = end
             .and_then(|e| e.verdict.as_ref())
-            .and_then(|v| v.get("kind")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| "-".into());
+            .map_or_else(|| "-".into(), |v| v.kind.to_string());
         let exit = match end {
-            None => "running?".to_string(),
-            Some(e) => match (e.exit, &e.stopped_by) {
+            None => r.state.describe().to_string(),
+            Some(e) => match (e.exit, e.stopped_by) {
                 (_, Some(by)) => format!("{} ({by})", e.status),
                 (Some(x), None) if x.signal.is_some() => {
                     format!("{} ({})", e.status, signal_name(x.signal.unwrap_or(0)))

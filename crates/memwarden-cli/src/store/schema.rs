@@ -82,7 +82,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_run ON events(run_id, at_s);",
     // 2: the number of samples taken, kept apart from the rows left after folding.
     "ALTER TABLE runs ADD COLUMN samples INTEGER;",
-    // 3: `run --heap`: the heap report's header, and its ranked call sites with their series.
+    // 3: who records the run — memwarden's own PID and its start time (clock ticks since boot,
+    // as /proc/PID/stat gives it), so a run whose memwarden died is told from one in
+    // progress — and the run's cgroup, so a later run can reclaim it.
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN pid_start_ticks INTEGER;
+    ALTER TABLE runs ADD COLUMN cgroup TEXT;",
+    // 4: `run --heap`: the heap report's header, and its ranked call sites with their series.
     "ALTER TABLE runs ADD COLUMN heap TEXT;  -- JSON: the heap report without its sites
     CREATE TABLE heap_sites (
         run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -101,19 +107,100 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database to [`VERSION`], refusing one written by a newer memwarden.
-pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if current > VERSION {
-        return Err(MigrateError::Newer(current));
+/// `PRAGMA application_id` of a memwarden database ("MWDN"): it tells memwarden's files from
+/// other programs' SQLite files. Databases of schema 1 and 2 were written before it was set.
+pub const APPLICATION_ID: i32 = 0x4D57_444E;
+
+/// What a SQLite file is, read without writing to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// No tables yet and no owner: a new file memwarden may take.
+    Blank,
+    /// A memwarden database of this schema version.
+    Ours(i64),
+    /// Another program's database: its application id and tables.
+    Foreign {
+        /// `PRAGMA application_id`.
+        application_id: i32,
+        /// Its tables, comma-separated.
+        tables: String,
+    },
+}
+
+/// Tells what the database on `conn` is, reading only.
+pub fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
+    // One statement, so one snapshot: another memwarden creating the schema at this moment
+    // is seen either before or after, never half-way.
+    let (application_id, version, tables): (i32, i64, String) = conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT json_group_array(name) FROM
+                    (SELECT name FROM sqlite_master
+                     WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let tables: Vec<String> = serde_json::from_str(&tables).unwrap_or_default();
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    Ok(match application_id {
+        APPLICATION_ID => Identity::Ours(version),
+        0 if version == 0 && tables.is_empty() => Identity::Blank,
+        0 if (1..=2).contains(&version) && has("runs") && has("samples") => Identity::Ours(version),
+        _ => Identity::Foreign {
+            application_id,
+            tables: listed(&tables),
+        },
+    })
+}
+
+/// Another program's table names for an error: a few, control characters escaped (a hostile
+/// file's names must not reach the terminal raw).
+fn listed(tables: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = tables
+        .iter()
+        .take(SHOWN)
+        .map(|t| t.chars().take(40).flat_map(char::escape_debug).collect())
+        .collect();
+    if tables.len() > SHOWN {
+        out.push(format!("and {} more", tables.len() - SHOWN));
     }
+    out.join(", ")
+}
+
+/// Brings a blank or memwarden database to [`VERSION`], refusing one written by a newer
+/// memwarden or by another program. Safe when several memwardens open a new database at once:
+/// the version is read again under a write lock taken before any change (`BEGIN IMMEDIATE`,
+/// which waits for the others through the busy timeout), so the schema is created once.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    if check(identify(conn)?)? == VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = check(identify(&tx)?)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
     }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
     Ok(())
+}
+
+/// The schema version of a database memwarden may write, or why it may not.
+pub fn check(identity: Identity) -> Result<i64, MigrateError> {
+    match identity {
+        Identity::Blank => Ok(0),
+        Identity::Ours(v) if v > VERSION => Err(MigrateError::Newer(v)),
+        Identity::Ours(v) => Ok(v),
+        Identity::Foreign {
+            application_id,
+            tables,
+        } => Err(MigrateError::Foreign {
+            application_id,
+            tables,
+        }),
+    }
 }
 
 /// Why the schema could not be brought up to date.
@@ -122,6 +209,17 @@ pub enum MigrateError {
     /// The file has a schema from a later memwarden.
     #[error("it was written by a newer memwarden (schema {0}, this one knows up to {VERSION})")]
     Newer(i64),
+    /// The file is another program's SQLite database.
+    #[error(
+        "it is another program's SQLite database (application id {application_id:#x}, tables: \
+         {tables}), and memwarden does not write into it"
+    )]
+    Foreign {
+        /// Its `PRAGMA application_id`.
+        application_id: i32,
+        /// Its tables.
+        tables: String,
+    },
     /// SQLite refused.
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),

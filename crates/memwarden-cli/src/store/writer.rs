@@ -1,4 +1,11 @@
-//! The writer thread: records a run in batches so sampling never waits on disk.
+//! The writer thread: opens the store, records the run's start, then records the run in
+//! batches, so sampling never waits on disk.
+//!
+//! [`Recorder::start`] returns at once: opening the database and recording the start happen on
+//! the thread, so a locked database, a slow or full disk or a corrupt file cannot delay the
+//! first sample, a limit or a timeout. The run's id is known once the store has answered
+//! ([`Recorder::run_id`]); until then, and for good when the store cannot be opened, it is
+//! `None`, and the failure is handed to the sampler to say ([`Recorder::take_failure`]).
 //!
 //! Sending never blocks: records go through a channel capped at [`CHANNEL_CAPACITY`] records,
 //! and a full channel (a disk slower than the sampler) drops the record and counts it. The
@@ -8,33 +15,19 @@
 //! (locked database, full disk) is counted, reported once, and writing goes on with the next
 //! batch, so a transient failure loses only what it must.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, SendError, Sender};
-use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
+use anyhow::Context;
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, SendError, Sender};
 use rusqlite::{params, Transaction};
 
 use super::fold::Folder;
-use super::Store;
-use crate::record::{Event, RunEnd};
-
-/// One thing to record.
-#[derive(Debug)]
-pub enum Record {
-    /// A sample of the tree and the machine.
-    Sample(Sample),
-    /// The largest processes at time `t`.
-    Processes(f64, Vec<ProcessSample>),
-    /// A process's life so far (inserted or updated).
-    Process(ProcessSummary),
-    /// An event.
-    Event(Event),
-    /// The end of the run; the writer commits and stops after it.
-    End(RunEnd),
-}
+use super::open::BUSY_TIMEOUT;
+use super::{AbandonedRun, Store};
+use crate::record::{Record, RunEnd, RunMeta};
 
 /// How long records may wait before they are committed.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
@@ -44,76 +37,107 @@ const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// and folds recent rows; older pages are in the operating system's cache anyway, and every
 /// KiB here is memwarden's own resident memory once the database outgrows it.
 const WRITER_CACHE_KIB: i64 = 512;
+/// How long the end of a run waits for the store to finish writing: the lock timeout of the
+/// last batch and of the end's own, and a margin. A store that takes longer (a hung network
+/// file system) is left behind, and the run said to be incomplete.
+const FINISH_WAIT: Duration = Duration::from_secs(2 * BUSY_TIMEOUT.as_secs() + 2);
 
 #[derive(Debug, Default)]
-struct Health {
-    /// The first failure, until the sampler has reported it.
+struct Shared {
+    /// The run's id once its start is recorded; 0 until then (SQLite's ids start at 1).
+    run_id: AtomicI64,
+    /// The first failure, in words for the user, until the sampler has said it.
     unreported: Mutex<Option<String>>,
     /// The first failure, kept for the end of the run.
     first: Mutex<Option<String>>,
     lost: AtomicU64,
+    /// Runs whose memwarden died, found once the store is open.
+    abandoned: Mutex<Option<Vec<AbandonedRun>>>,
 }
 
-impl Health {
-    fn fail(&self, what: &str, records: u64) {
+impl Shared {
+    /// Notes a failure that lost `records`; `message` is what the user is told.
+    fn fail(&self, message: String, records: u64) {
         self.lost.fetch_add(records, Ordering::Relaxed);
         let mut first = self.first.lock().expect("poisoned");
-        // Only the first reason is kept: a full channel drops records at sampling speed.
+        // Only the first failure is said: a full channel drops records at sampling speed.
         if first.is_none() {
-            *first = Some(what.to_string());
-            *self.unreported.lock().expect("poisoned") = Some(what.to_string());
+            *first = Some(message.clone());
+            *self.unreported.lock().expect("poisoned") = Some(message);
         }
+    }
+
+    fn run_id(&self) -> Option<i64> {
+        Some(self.run_id.load(Ordering::Acquire)).filter(|&id| id > 0)
     }
 }
 
-/// The sampler's side of the writer thread; a disabled one records nothing.
-pub struct Recorder {
-    tx: Option<Sender<Record>>,
-    thread: Option<JoinHandle<()>>,
-    health: Arc<Health>,
-    run_id: Option<i64>,
+/// The runs whose memwarden died before their end, found by the writer once the store is open.
+#[derive(Clone)]
+pub struct AbandonedRuns(Arc<Shared>);
+
+impl AbandonedRuns {
+    /// The runs, once the store has been opened (`None` before, and after the first call):
+    /// their cgroups are for this run to reclaim.
+    pub fn take(&self) -> Option<Vec<AbandonedRun>> {
+        self.0.abandoned.lock().expect("poisoned").take()
+    }
 }
 
-/// What the store could not keep, told at the end of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loss {
-    /// The first failure.
-    pub reason: String,
-    /// Records that were not written.
-    pub records: u64,
+/// The sampler's side of the writer thread.
+pub struct Recorder {
+    tx: Option<Sender<Record>>,
+    /// Disconnected when the writer thread has finished.
+    done: Receiver<()>,
+    shared: Arc<Shared>,
 }
 
 impl Recorder {
-    /// Starts the writer thread for run `run_id` of `store`.
-    pub fn start(store: Store, run_id: i64) -> Recorder {
+    /// Starts the writer thread, which opens the store at `db` and records the start of the
+    /// run `meta` (in `cgroup`, when it has one). Returns at once.
+    pub fn start(db: PathBuf, meta: RunMeta, cgroup: Option<PathBuf>) -> Recorder {
         let (tx, rx) = unbounded();
-        let health = Arc::new(Health::default());
-        let thread_health = Arc::clone(&health);
-        let thread = std::thread::Builder::new()
+        let (done_tx, done) = bounded::<()>(0);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
             .name("memwarden-store".into())
-            .spawn(move || write_loop(store, run_id, &rx, &thread_health))
-            .expect("spawning the store writer thread");
+            .spawn(move || {
+                let _done = done_tx;
+                let shared = thread_shared;
+                let opened = Store::create(&db).and_then(|mut store| {
+                    let id = store.begin_run(&meta, cgroup.as_deref()).with_context(|| {
+                        format!("cannot record the run's start in {}", db.display())
+                    })?;
+                    Ok((store, id))
+                });
+                match opened {
+                    Ok((store, id)) => {
+                        shared.run_id.store(id, Ordering::Release);
+                        let abandoned = store.abandoned_runs().unwrap_or_default();
+                        *shared.abandoned.lock().expect("poisoned") = Some(abandoned);
+                        write_loop(store, id, &rx, &shared);
+                    }
+                    Err(e) => shared.fail(format!("this run will not be recorded: {e:#}"), 0),
+                }
+            });
+        if let Err(e) = spawned {
+            shared.fail(
+                format!("this run will not be recorded: cannot start the store's thread: {e}"),
+                0,
+            );
+        }
         Recorder {
             tx: Some(tx),
-            thread: Some(thread),
-            health,
-            run_id: Some(run_id),
+            done,
+            shared,
         }
     }
 
-    /// A recorder that records nothing (the store could not be opened).
-    pub fn disabled() -> Recorder {
-        Recorder {
-            tx: None,
-            thread: None,
-            health: Arc::new(Health::default()),
-            run_id: None,
-        }
-    }
-
-    /// The id of the run being recorded, if any.
-    pub fn run_id(&self) -> Option<i64> {
-        self.run_id
+    /// Where the runs whose memwarden died arrive once the store is open: a handle the run
+    /// path keeps while the recorder itself goes to the loop's sinks.
+    pub fn abandoned(&self) -> AbandonedRuns {
+        AbandonedRuns(Arc::clone(&self.shared))
     }
 
     /// Queues a record without waiting.
@@ -121,43 +145,69 @@ impl Recorder {
         let Some(tx) = &self.tx else { return };
         // One thread sends, so the length read here is at most what it is when sending.
         if tx.len() >= CHANNEL_CAPACITY {
-            self.health.fail(
-                "the disk is slower than sampling; some samples were dropped",
+            self.shared.fail(
+                "cannot record part of this run: the store is slower than sampling; some \
+                 samples were dropped"
+                    .into(),
                 1,
             );
         } else if let Err(SendError(_)) = tx.send(record) {
-            self.health.fail("the writer thread stopped", 1)
+            self.shared.fail(
+                "cannot record this run: the store's thread stopped".into(),
+                1,
+            )
         }
     }
 
-    /// A failure not yet reported to the user, at most once per run.
+    /// A failure not yet said to the user, in words, at most once per run.
     pub fn take_failure(&self) -> Option<String> {
-        self.health.unreported.lock().expect("poisoned").take()
+        self.shared.unreported.lock().expect("poisoned").take()
     }
 
-    /// Records the end of the run, waits for everything to be written, and says what was lost.
-    pub fn finish(mut self, end: RunEnd) -> Option<Loss> {
+    /// The run's id, once the store has recorded its start.
+    pub fn run_id(&self) -> Option<i64> {
+        self.shared.run_id()
+    }
+
+    /// Records the end of the run; nothing is recorded after it.
+    pub fn end(&mut self, end: RunEnd) {
         if let Some(tx) = self.tx.take() {
-            // The end record must not be dropped: it is sent whatever the channel holds.
-            if tx.send(Record::End(end)).is_err() {
-                self.health
-                    .fail("the end of the run could not be recorded", 1);
-            }
+            // The end record must not be dropped: it is sent whatever the channel holds. A
+            // writer that could not open the store has gone: nothing is lost that was not.
+            let _ = tx.send(Record::End(end));
         }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                self.health.fail("the writer thread panicked", 0);
-            }
+    }
+
+    /// Waits (a bounded time) for everything to be written; what was not, in one line for
+    /// the user when it has not been said yet.
+    pub fn wait(&mut self) -> Option<String> {
+        // No record comes after this: a writer still waiting for one would wait for ever.
+        self.tx = None;
+        if let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(FINISH_WAIT) {
+            self.shared.fail(
+                format!(
+                    "the store did not finish writing within {}s; this run's record is \
+                     incomplete",
+                    FINISH_WAIT.as_secs()
+                ),
+                1,
+            );
         }
-        let reason = self.health.first.lock().expect("poisoned").clone()?;
-        Some(Loss {
-            reason,
-            records: self.health.lost.load(Ordering::Relaxed),
-        })
+        let unsaid = self.take_failure();
+        let first = self.shared.first.lock().expect("poisoned").clone();
+        let lost = self.shared.lost.load(Ordering::Relaxed);
+        match (self.shared.run_id(), first) {
+            // A recorded run that lost records: how many, and the first reason.
+            (Some(_), Some(reason)) if lost > 0 => Some(format!(
+                "{lost} records of this run were not stored ({reason})"
+            )),
+            // A run not recorded at all has been said so (or is now): its records need no count.
+            _ => unsaid,
+        }
     }
 }
 
-fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Health) {
+fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, shared: &Shared) {
     // Best effort: a default-sized cache only costs memory.
     let _ = store
         .conn
@@ -184,10 +234,19 @@ fn write_loop(mut store: Store, run_id: i64, rx: &Receiver<Record>, health: &Hea
                     _ => None,
                 });
                 if let Err(e) = write_batch(&mut store, run_id, &batch) {
-                    health.fail(&describe(&e), batch.len() as u64);
+                    shared.fail(
+                        format!("cannot record part of this run: {}", describe(&e)),
+                        batch.len() as u64,
+                    );
                 } else if let Some(t) = latest {
                     if let Err(e) = folder.maybe_fold(&store.conn, run_id, t) {
-                        health.fail(&format!("folding old samples: {}", describe(&e)), 0);
+                        shared.fail(
+                            format!(
+                                "cannot record part of this run: folding old samples: {}",
+                                describe(&e)
+                            ),
+                            0,
+                        );
                     }
                 }
                 batch.clear();
@@ -295,8 +354,15 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
             tx.prepare_cached(
                 "INSERT INTO events (run_id, at_s, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![run_id, e.at_s, e.kind, e.detail])?;
+            .execute(params![run_id, e.at_s, e.kind.as_str(), e.detail])?;
         }
+        // The latest live verdict is kept with the run, so a run in progress (or one whose
+        // memwarden died) shows its verdict so far.
+        Record::Verdict(v) => {
+            tx.prepare_cached("UPDATE runs SET verdict = ?2 WHERE id = ?1")?
+                .execute(params![run_id, json(v)])?;
+        }
+        Record::Line(_) => {}
         Record::End(end) => {
             tx.prepare_cached(
                 "UPDATE runs SET ended_unix_ms = ?2, duration_s = ?3, exit_code = ?4,
@@ -310,13 +376,65 @@ fn write_one(tx: &Transaction<'_>, run_id: i64, record: &Record) -> rusqlite::Re
                 end.duration_s,
                 end.exit.and_then(|x| x.code),
                 end.exit.and_then(|x| x.signal),
-                end.stopped_by,
+                end.stopped_by.map(|s| s.as_str()),
                 end.status,
                 end.peak_bytes as i64,
-                end.verdict.as_ref().map(|v| v.to_string()),
+                end.verdict.as_ref().map(json),
                 end.samples as i64,
             ])?;
         }
     }
     Ok(())
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("records always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalog::tests::{dead_owner, meta, set_owner};
+    use super::*;
+    use crate::record::RunEnd;
+
+    #[test]
+    fn the_recorder_opens_the_store_on_its_thread_and_finds_dead_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let dead = {
+            let mut store = Store::create(&db).unwrap();
+            let id = store.begin_run(&meta("dead"), None).unwrap();
+            set_owner(&store, id, dead_owner());
+            id
+        };
+        let mut recorder = Recorder::start(db.clone(), meta("new"), None);
+        let abandoned = recorder.abandoned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let found = loop {
+            if let Some(runs) = abandoned.take() {
+                break runs;
+            }
+            assert!(Instant::now() < deadline, "the store never opened");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [dead]);
+        assert!(abandoned.take().is_none(), "given once");
+        assert_eq!(recorder.run_id(), Some(dead + 1));
+        recorder.end(RunEnd {
+            ended_unix_ms: 1,
+            duration_s: 1.0,
+            exit: None,
+            stopped_by: None,
+            status: 0,
+            peak_bytes: 0,
+            verdict: None,
+            samples: 0,
+        });
+        assert_eq!(recorder.wait(), None, "nothing lost");
+        let store = Store::open_existing(&db).unwrap();
+        let rows = store
+            .runs_matching(&super::super::RunFilter::default())
+            .unwrap();
+        assert!(rows[1].end.is_some(), "the end is recorded");
+    }
 }

@@ -1,5 +1,6 @@
-//! The actions a threshold can take, as the command line writes them (`--on-warn`):
-//! `log`, `signal:NAME`, `signal-tree:NAME`, `exec:PROGRAM ARGS...`.
+//! The actions a trigger can take, as the command line writes them (`--on-warn`, `--on-leak`):
+//! `log`, `signal:NAME`, `signal-tree:NAME`, `exec:PROGRAM ARGS...`, and for `--on-leak` also
+//! `stop`.
 //!
 //! `exec:` splits its text into words the way a POSIX shell would (quotes and backslashes),
 //! but never runs a shell: the first word is the program, the rest its arguments. A user who
@@ -23,6 +24,8 @@ pub enum Action {
     SignalTree(Signal),
     /// Run a program with these arguments (a hook), without a shell.
     Exec(Vec<OsString>),
+    /// Stop the whole tree (`--on-leak` only: `--limit` is the size at which a tree stops).
+    Stop,
 }
 
 /// The forms an action may take, quoted in error messages.
@@ -30,12 +33,30 @@ pub const ACTION_FORMS: &str = "log, signal:NAME (e.g. signal:USR1), signal-tree
                                 or exec:PROGRAM [ARGS...]";
 
 impl Action {
-    /// Parses an action as the command line writes it.
+    /// Parses an `--on-warn` action as the command line writes it.
     pub fn parse(text: &str) -> Result<Action, String> {
-        let refuse = |why: String| format!("'{text}' is not an action ({why}); use {ACTION_FORMS}");
+        Self::parse_with(text, false)
+    }
+
+    /// Parses an `--on-leak` action: the `--on-warn` forms, or `stop`.
+    pub fn parse_leak(text: &str) -> Result<Action, String> {
+        Self::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, stop: bool) -> Result<Action, String> {
+        let forms = if stop {
+            format!("{ACTION_FORMS}, or stop")
+        } else {
+            ACTION_FORMS.to_string()
+        };
+        let refuse = |why: String| format!("'{text}' is not an action ({why}); use {forms}");
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
         match kind.trim() {
             "log" if rest.is_empty() => Ok(Action::Log),
+            "stop" if rest.is_empty() && stop => Ok(Action::Stop),
+            "stop" if rest.is_empty() => Err(refuse(
+                "a warning asks; --limit is where the tree is stopped".into(),
+            )),
             "signal" => parse_signal(rest).map(Action::Signal).map_err(refuse),
             "signal-tree" => parse_signal(rest).map(Action::SignalTree).map_err(refuse),
             "exec" => {
@@ -62,6 +83,7 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Log => f.write_str("log"),
+            Action::Stop => f.write_str("stop"),
             Action::Signal(s) => write!(f, "signal:{}", short_name(*s)),
             Action::SignalTree(s) => write!(f, "signal-tree:{}", short_name(*s)),
             Action::Exec(argv) => {
@@ -149,6 +171,16 @@ mod tests {
     }
 
     #[test]
+    fn only_leak_actions_may_stop() {
+        assert_eq!(Action::parse_leak("stop"), Ok(Action::Stop));
+        assert_eq!(
+            Action::parse_leak("signal:USR2").unwrap().to_string(),
+            "signal:USR2"
+        );
+        assert!(Action::parse_leak("bogus").unwrap_err().contains("or stop"));
+    }
+
+    #[test]
     fn exec_splits_words_without_a_shell() {
         let a = Action::parse(r#"exec:/bin/echo "two words" $HOME a\ b"#).unwrap();
         assert_eq!(
@@ -172,6 +204,7 @@ mod tests {
             ("exec:", "needs a program"),
             ("exec:echo 'open", "unbalanced quotes"),
             ("exec:/no/such/hook", "no executable program"),
+            ("stop", "--limit is where"),
         ] {
             let e = Action::parse(text).unwrap_err();
             assert!(e.contains(why) && e.contains("signal:NAME"), "{text}: {e}");

@@ -38,7 +38,7 @@ pub struct HookEnv {
     pub limit_bytes: Option<u64>,
     /// `MEMWARDEN_WARN_BYTES`: `--warn` in bytes (empty without one).
     pub warn_bytes: Option<u64>,
-    /// `MEMWARDEN_REASON`: one word, what fired (`warn`).
+    /// `MEMWARDEN_REASON`: one word, what fired (`warn`, `leak`, `act-before`).
     pub reason: &'static str,
     /// `MEMWARDEN_DETAIL`: the same in words.
     pub detail: String,

@@ -1,41 +1,57 @@
-//! Supervising a tree: start the command (or attach to running processes), place it, sample it
-//! until it ends, stop what it leaves behind, and hand back the report and the exit status.
+//! Supervising a tree: set it up (start the command in a cgroup of its own, or attach to
+//! processes that already run), sample it in the one loop of [`monitor`] until it ends, stop
+//! what it leaves behind, and hand back the report and the exit status.
+//!
+//! The data flow: a [`source::Source`] is sampled; each sample goes to the judges (the
+//! verdict), the policy (thresholds → decisions) and the sinks (store, status line, metrics);
+//! the [`actor`] carries out the decisions' actions; [`stop`] stops trees.
 
 pub mod action;
+mod actor;
 pub mod child;
 mod guard;
 mod hook;
 mod limit;
+mod monitor;
 pub mod placement;
 mod policy;
-mod session;
+mod protect;
+mod reclaim;
 pub mod signals;
+mod source;
 pub mod stop;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::unbounded;
 use memwarden::sample::cgroup::Cgroup;
 use memwarden::sample::procfs::ProcFs;
 use memwarden::sample::tree::{Cadence, Descendants, Membership};
 use memwarden::sample::Sampler;
+use memwarden::units::format_rate;
 
 use crate::exit;
-use crate::judge::RunVerdict;
 use crate::options::{default_label, SessionOptions, UsageError};
-use crate::record::{kind, ExitInfo, RunEnd, RunMeta};
+use crate::record::{EventKind, RunEnd, RunKind, RunMeta, RunVerdict};
 use crate::report::model::RunReport;
-use crate::report::text::{processes, shorten, signal_name};
-use crate::store::{writer::Recorder, Store};
-use guard::{Guard, GuardSetup, Roots};
-use memwarden::units::format_rate;
+use crate::report::text::shorten;
+use crate::sink::console::Console;
+use crate::sink::metrics::server::Endpoint;
+use crate::sink::metrics::{Exporter, Served, TreeLabels};
+use crate::sink::Sinks;
+use crate::store::writer::Recorder;
+use actor::{Actor, ActorSetup, Roots};
+use guard::{GuardSetup, Guarding};
+use monitor::{Ending, Monitor, OnSignal, Parts, Until};
 use placement::{CgroupEnv, Placement};
-use session::{next_tick, Session};
-use signals::{Children, Wake};
+use policy::{status_after, Policy};
+use signals::Children;
+use source::TreeSource;
 
 /// What a finished session hands back: the report and memwarden's exit status.
 pub struct Outcome {
@@ -45,33 +61,63 @@ pub struct Outcome {
     pub status: u8,
     /// The database the run is stored in, when it was.
     pub stored_in: Option<String>,
+    /// A gate that failed, in words (`run --fail-on-leak`, `--max-growth`).
+    pub gate: Option<String>,
 }
 
-/// Opens the store and records the run's start; a failure is reported and the run goes on
-/// unrecorded (the command must never suffer from the store).
-fn open_recorder(opts: &SessionOptions, meta: &RunMeta) -> (Recorder, Option<String>) {
-    let opened = Store::create(&opts.db).and_then(|mut store| {
-        let id = store
-            .begin_run(meta)
-            .context("cannot record the run's start")?;
-        Ok((store, id))
-    });
-    match opened {
-        Ok((store, id)) => {
-            let path = store.path().display().to_string();
-            (Recorder::start(store, id), Some(path))
+/// CI gates of `run`: fail (exit 122) a command that succeeded but leaked.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    /// Fail when a leak was called.
+    pub fail_on_leak: bool,
+    /// Fail when the memory floor grew faster than this, bytes per second.
+    pub max_growth: Option<f64>,
+}
+
+impl Gates {
+    /// Why the run fails its gates, if it does.
+    fn check(&self, v: &RunVerdict) -> Option<String> {
+        if self.fail_on_leak && v.leaks() {
+            return Some(format!(
+                "--fail-on-leak: {} leaks ({})",
+                v.resource, v.reason
+            ));
         }
-        Err(e) => {
-            if !opts.quiet {
-                eprintln!("memwarden: this run will not be recorded: {e:#}; monitoring goes on");
-            }
-            (Recorder::disabled(), None)
-        }
+        let max = self.max_growth?;
+        // An inconclusive trend is not a measurement of growth: too short to judge.
+        (v.growth_measured() && v.growth_bytes_per_s > max).then(|| {
+            format!(
+                "--max-growth: the memory floor grew {}, more than {}",
+                format_rate(v.growth_bytes_per_s),
+                format_rate(max)
+            )
+        })
     }
 }
 
+/// What stays after the command exits (`run --wait`, `--keep-leftovers`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Afterwards {
+    /// The run lasts while any process of the tree lives (`--wait tree`).
+    pub wait_tree: bool,
+    /// Leftovers are reported and left running (`--keep-leftovers`).
+    pub keep_leftovers: bool,
+}
+
+/// Starts recording the run. The store is opened, and the run's start recorded, on the
+/// writer's thread: nothing here waits on it, and a failure is said by the loop (quiet or not:
+/// a run that is not recorded is always said) while the run goes on.
+fn open_recorder(opts: &SessionOptions, meta: &RunMeta, cgroup: Option<&Path>) -> Recorder {
+    Recorder::start(opts.db.clone(), meta.clone(), cgroup.map(Path::to_path_buf))
+}
+
+/// Where the run is stored, once the store has recorded it.
+fn stored_in(opts: &SessionOptions, report: &RunReport) -> Option<String> {
+    report.run_id.map(|_| opts.db.display().to_string())
+}
+
 fn meta(
-    kind: &str,
+    kind: RunKind,
     opts: &SessionOptions,
     label: String,
     command: Vec<String>,
@@ -80,7 +126,7 @@ fn meta(
 ) -> RunMeta {
     let now = SystemTime::now();
     RunMeta {
-        kind: kind.to_string(),
+        kind,
         label,
         command,
         host: nix::unistd::gethostname()
@@ -92,7 +138,7 @@ fn meta(
         mode: mode.to_string(),
         metric: opts.metric.name().to_string(),
         mem_total_bytes: mem_total,
-        options: opts.to_json(),
+        options: opts.recorded(),
     }
 }
 
@@ -112,11 +158,74 @@ fn mem_total() -> u64 {
         .map_or(0, |m| m.mem_total_bytes)
 }
 
+/// The nearest cap on the tree's memory, for the verdict's time-to-limit: `--limit`, or the
+/// `ambient` limit of the cgroup memwarden runs in (the tree lives under it too).
+fn nearest_limit(guarding: &Guarding, ambient: Option<u64>) -> Option<u64> {
+    match (guarding.limit_bytes(), ambient) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The parts of a session's loop, once its guard is set up and its store opened.
+fn parts(
+    opts: &SessionOptions,
+    guarding: &Guarding,
+    actor: Actor,
+    recorder: Recorder,
+    metrics: Option<Served>,
+    limit: Option<u64>,
+    reclaim: Option<reclaim::Reclaim>,
+) -> Parts {
+    let mut sinks = Sinks::default();
+    sinks.push(Box::new(recorder));
+    sinks.push(Box::new(Console::new(opts.metric, opts.quiet)));
+    if let Some(served) = metrics {
+        served
+            .tree
+            .thresholds(guarding.limit_bytes(), guarding.rules.warn);
+        sinks.push(Box::new(served));
+    }
+    Parts {
+        policy: Policy::new(guarding.rules),
+        actor,
+        sinks,
+        metric: opts.metric,
+        detector: opts.detector.clone(),
+        interval: opts.interval,
+        grace: opts.grace,
+        limit,
+        reclaim,
+    }
+}
+
+/// Starts `--metrics`' endpoint, before anything else starts: an address that cannot be used
+/// is refused with the command never run.
+fn serve_metrics(opts: &SessionOptions, label: &str, tree: RunKind) -> Result<Option<Served>> {
+    let Some(addr) = opts.metrics else {
+        return Ok(None);
+    };
+    let exporter = Exporter::default();
+    let endpoint = Endpoint::start(addr, exporter.clone()).map_err(UsageError)?;
+    if !opts.quiet {
+        eprintln!("memwarden: metrics at http://{}/metrics", endpoint.addr());
+    }
+    let tree = exporter.tree(TreeLabels {
+        label: label.to_string(),
+        tree: tree.as_str().to_string(),
+    });
+    Ok(Some(Served {
+        tree,
+        _endpoint: endpoint,
+    }))
+}
+
 /// `memwarden run`: starts `argv` (with `env` added to its environment), watches its tree
 /// until it exits, stops leftovers.
 pub fn run(
     opts: &SessionOptions,
     gates: &Gates,
+    afterwards: Afterwards,
     argv: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<Outcome> {
@@ -142,6 +251,7 @@ pub fn run(
     let mode = placement
         .as_ref()
         .map_or("process-tree", |p| p.version().mode_name());
+    let metrics = serve_metrics(opts, &label, RunKind::Run)?;
 
     // Orphans of the tree re-parent to memwarden instead of init, so they stay visible
     // and are reaped here.
@@ -153,14 +263,12 @@ pub fn run(
     let forward_to = Arc::new(AtomicI32::new(0));
     let _signals = signals::start(children.clone(), Arc::clone(&forward_to), wake_tx.clone())
         .context("cannot install signal handlers")?;
-    let mut guard = Guard::new(GuardSetup {
+    let mut guarding = guard::set_up(GuardSetup {
         opts,
         reference,
         mem_total,
         placement: placement.as_ref(),
         no_cgroup,
-        children: children.clone(),
-        wake: wake_tx.clone(),
     });
     let take_terminal = child::owns_terminal();
     if take_terminal {
@@ -183,10 +291,12 @@ pub fn run(
             Ok(pid) => pid,
             Err(e) => {
                 eprintln!("memwarden: {}", e.message);
+                let meta = meta(RunKind::Run, opts, label, command, mode, 0);
                 return Ok(Outcome {
-                    report: not_started_report(opts, label, command, mode),
+                    report: RunReport::not_started(&meta, opts.metric),
                     status: e.status,
                     stored_in: None,
+                    gate: None,
                 });
             }
         };
@@ -204,236 +314,160 @@ pub fn run(
         }),
     };
     let sampler = Sampler::new(membership, Cadence::for_interval(opts.interval))?;
-    let mut meta = meta("run", opts, label.clone(), command.clone(), mode, mem_total);
-    guard.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
+    let mut meta = meta(
+        RunKind::Run,
+        opts,
+        label.clone(),
+        command.clone(),
+        mode,
+        mem_total,
+    );
+    guarding.annotate(&mut meta.options);
+    let recorder = open_recorder(opts, &meta, placement.as_ref().map(|p| p.dir()));
+    // Runs whose memwarden died may have left survivors in their cgroups: reclaimed beside
+    // this one, once the store is open.
+    let reclaim = reclaim::Reclaim::start(recorder.abandoned(), opts.grace);
     let place = placement
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
         .unwrap_or_default();
-    session.event(
-        kind::START,
+    let actor = Actor::new(ActorSetup {
+        on_warn: opts.guard.on_warn.clone(),
+        on_leak: opts.guard.on_leak.clone(),
+        children,
+        wake: wake_tx,
+        hook_timeout: opts.guard.hook_timeout,
+        roots: Roots::Command(Arc::clone(&forward_to)),
+        root_pids: vec![pid],
+        label,
+        limit_bytes: guarding.limit_bytes(),
+        warn_bytes: guarding.rules.warn,
+    });
+    let limit = nearest_limit(&guarding, ambient);
+    let parts = parts(
+        opts,
+        &guarding,
+        actor,
+        recorder,
+        metrics,
+        limit,
+        Some(reclaim),
+    );
+    let notes = std::mem::take(&mut guarding.notes);
+    let source = TreeSource::new(sampler, placement, guarding.kernel);
+    let mut monitor = Monitor::new(source, parts);
+    monitor.event(
+        EventKind::Start,
         format!(
             "started `{}` as pid {pid}{place}",
             shorten(&command.join(" "), 80)
         ),
     );
+    for note in notes {
+        monitor.event(EventKind::Guard, note);
+    }
 
-    guard.begin(
-        &mut session,
-        Roots::Command(Arc::clone(&forward_to)),
-        vec![pid],
-        &label,
-    );
-
-    let (exit_info, interrupted) = sample_until_exit(
-        &mut session,
-        &mut guard,
-        &wake_rx,
-        opts,
-        pid,
-        placement.as_ref(),
-    )?;
+    let until = Until {
+        root: Some(pid),
+        empty: false,
+        deadline: None,
+        on_signal: OnSignal::Forwarded,
+    };
+    let Ending::RootExited(exit_info) = monitor.run(&wake_rx, until)? else {
+        bail!("the command's end was never reported");
+    };
     if take_terminal {
         child::reclaim_terminal();
     }
-    session.event(kind::EXIT, describe_exit(exit_info));
-    session.command_ended();
-    if let Some(order) = guard.after_exit(&mut session) {
-        guard.note_stop(&mut session, &order);
+    monitor.command_exited(exit_info);
+    if afterwards.wait_tree && monitor.stops().by.is_none() {
+        let until = Until {
+            root: None,
+            empty: true,
+            deadline: None,
+            on_signal: OnSignal::StopTree,
+        };
+        monitor.run(&wake_rx, until)?;
     }
-    stop_leftovers(&mut session, placement.as_ref(), opts);
-    guard.finish(&mut session, &wake_rx);
-    session.tick()?;
+    monitor.leftovers(afterwards.keep_leftovers)?;
 
-    let mut status = match (guard.stopped_by(), exit_info.code, exit_info.signal) {
-        (Some(reason), ..) => reason.status(),
+    let verdict = monitor.verdict();
+    let stops = monitor.stops().clone();
+    let mut status = match (stops.by, exit_info.code, exit_info.signal) {
+        // memwarden claims a stop only for a tree that is gone.
+        (Some(_), ..) if !stops.survivors.is_empty() => exit::INTERNAL,
+        (Some(reason), ..) => status_after(reason),
         (None, _, Some(sig)) => exit::for_signal(sig),
         (None, Some(code), None) => code.clamp(0, 255) as u8,
         (None, None, None) => exit::INTERNAL,
     };
-    let stopped_by = guard.stopped_by_name(interrupted);
-    let verdict = session.verdict();
+    let mut gate = None;
     if status == exit::OK {
         if let Some(failed) = gates.check(&verdict) {
-            session.event(kind::GATE, failed);
+            monitor.event(EventKind::Gate, failed.clone());
             status = exit::GATE_FAILED;
+            gate = Some(failed);
         }
     }
-    let duration_s = session.now();
-    let end = RunEnd {
+    let report = monitor.finish(&wake_rx, &meta, |m| RunEnd {
         ended_unix_ms: unix_ms(),
-        duration_s,
+        duration_s: m.now(),
         exit: Some(exit_info),
-        stopped_by,
+        stopped_by: stops.by,
         status,
-        peak_bytes: session.peak_bytes(),
-        verdict: Some(verdict.to_json()),
+        peak_bytes: m.peak_bytes(),
+        verdict: Some(verdict),
         samples: 0,
-    };
-    let report = session.finish(&meta, end);
-    drop(placement);
+    });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
+        gate,
     })
 }
 
-/// CI gates of `run`: fail (exit 122) a command that succeeded but leaked.
-#[derive(Debug, Clone, Default)]
-pub struct Gates {
-    /// Fail when any leak was called.
-    pub fail_on_leak: bool,
-    /// Fail when the memory floor grew faster than this, bytes per second.
-    pub max_growth: Option<f64>,
-}
-
-impl Gates {
-    /// Why the run fails its gates, if it does.
-    fn check(&self, v: &RunVerdict) -> Option<String> {
-        if self.fail_on_leak && v.kind == "leak" {
-            return Some(format!(
-                "--fail-on-leak: {} leaks ({})",
-                v.resource, v.reason
-            ));
-        }
-        let max = self.max_growth?;
-        // An inconclusive trend is not a measurement of growth: too short to judge.
-        (v.memory_kind != "inconclusive" && v.growth_bytes_per_s > max).then(|| {
-            format!(
-                "--max-growth: the memory floor grew {}, more than {}",
-                format_rate(v.growth_bytes_per_s),
-                format_rate(max)
-            )
-        })
-    }
-}
-
-/// The nearest cap on the tree's memory, for the verdict's time-to-limit: `--limit`, or the
-/// `ambient` limit of the cgroup memwarden runs in (the tree lives under it too).
-fn nearest_limit(guard: &Guard, ambient: Option<u64>) -> Option<u64> {
-    match (guard.limit_bytes(), ambient) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Samples until the command's own exit is reported, acting on what the guard decides.
-fn sample_until_exit(
-    session: &mut Session,
-    guard: &mut Guard,
-    wake: &Receiver<Wake>,
-    opts: &SessionOptions,
-    pid: u32,
-    placement: Option<&Placement>,
-) -> Result<(ExitInfo, bool)> {
-    let mut interrupted = false;
-    let mut tick_at = Instant::now();
-    loop {
-        let sample = session.tick_every(opts.interval)?;
-        if let Some(order) = guard.after_sample(session, &sample, opts.interval) {
-            guard.stop(session, placement, &order);
-        }
-        tick_at = next_tick(tick_at, guard.interval());
-        loop {
-            let until = guard.deadline().map_or(tick_at, |d| d.min(tick_at));
-            match wake.recv_deadline(until) {
-                Ok(Wake::Exited(p, info)) if p == pid => return Ok((info, interrupted)),
-                Ok(Wake::Exited(p, info)) => guard.child_exited(session, p, info),
-                Ok(Wake::Signal(sig)) => {
-                    interrupted = true;
-                    session.event(
-                        kind::SIGNAL,
-                        format!("forwarded {} to the command", signal_name(sig)),
-                    );
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some(order) = guard.on_time(session) {
-                        guard.stop(session, placement, &order);
-                    }
-                    if Instant::now() >= tick_at {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
+/// Checks the PIDs `watch` is given: each must exist, and when memwarden is to act on the
+/// tree, none may be memwarden itself, its ancestor, PID 1, a kernel thread or a zombie.
+/// Returns their command lines.
+fn check_watched(pids: &[u32], acts: bool) -> Result<Vec<String>> {
+    let fs = ProcFs::default();
+    let protected = protect::Protected::discover();
+    let mut buf = Vec::new();
+    let mut command = Vec::new();
+    for &pid in pids {
+        let stat = match fs.stat(pid, &mut buf) {
+            Ok(stat) => stat,
+            Err(memwarden::sample::procfs::ReadError::Gone(_)) => {
+                bail!(UsageError(format!("no process with PID {pid}")))
             }
+            Err(e) => bail!(UsageError(format!("cannot read process {pid}: {e}"))),
+        };
+        if let Some(why) = protected.refusal(pid, &stat) {
+            if acts {
+                bail!(UsageError(format!(
+                    "memwarden will not act on pid {pid}: {why}; watch it without --limit, \
+                     --warn, --system-floor, --pressure, --timeout and --on-leak to observe it"
+                )));
+            }
+            if stat.is_kernel_thread() || stat.is_zombie() {
+                bail!(UsageError(format!("cannot watch pid {pid}: {why}")));
+            }
+            eprintln!("memwarden: observing only: {why}; memwarden never signals it");
         }
+        command.push(fs.cmdline(pid, &mut buf).unwrap_or_default());
     }
+    Ok(command)
 }
 
-/// Processes that outlived the command are listed in an event, then stopped (DESIGN §3).
-fn stop_leftovers(session: &mut Session, placement: Option<&Placement>, opts: &SessionOptions) {
-    let Ok(_) = session.tick() else { return };
-    let tree = session.sampler_mut().tree();
-    if tree.is_empty() {
-        return;
-    }
-    let mut names: Vec<String> = tree
-        .summaries()
-        .map(|p| format!("{} ({})", p.pid, shorten(&p.command, 40)))
-        .collect();
-    names.sort();
-    let count = names.len();
-    session.event(
-        kind::LEFTOVERS,
-        format!(
-            "{} outlived the command: {}",
-            processes(count as u64),
-            shorten(&names.join(", "), 400)
-        ),
-    );
-    let outcome = session.stop_tree(placement, &stop::StopPlan::grace(opts.grace));
-    session.event(
-        kind::STOP,
-        format!("stopped the leftovers: {}", outcome.describe()),
-    );
-}
-
-fn describe_exit(x: ExitInfo) -> String {
-    match (x.code, x.signal) {
-        (_, Some(sig)) => format!("the command was killed by {}", signal_name(sig)),
-        (Some(code), None) => format!("the command exited with status {code}"),
-        (None, None) => "the command ended".into(),
-    }
-}
-
-/// The report of a command that could not be started (for `--json`).
-fn not_started_report(
-    opts: &SessionOptions,
-    label: String,
-    command: Vec<String>,
-    mode: &str,
-) -> RunReport {
-    let meta = meta("run", opts, label, command, mode, 0);
-    crate::report::model::RunStats::new(opts.metric).report(
-        None,
-        &meta,
-        None,
-        crate::report::model::top_processes(0, []),
-        Vec::new(),
-    )
-}
-
-/// `memwarden watch`: watches running processes and their descendants, never signalling them.
+/// `memwarden watch`: watches running processes and their descendants, never signalling them
+/// unless a containment option asks for it.
 pub fn watch(
     opts: &SessionOptions,
     pids: &[u32],
     duration: Option<std::time::Duration>,
 ) -> Result<Outcome> {
-    let fs = ProcFs::default();
-    let mut buf = Vec::new();
-    let mut command = Vec::new();
-    for &pid in pids {
-        match fs.stat(pid, &mut buf) {
-            Ok(_) => command.push(fs.cmdline(pid, &mut buf).unwrap_or_default()),
-            Err(memwarden::sample::procfs::ReadError::Gone(_)) => {
-                bail!(UsageError(format!("no process with PID {pid}")))
-            }
-            Err(e) => bail!(UsageError(format!("cannot read process {pid}: {e}"))),
-        }
-    }
+    let command = check_watched(pids, opts.guard.acts())?;
     let label = opts.label.clone().unwrap_or_else(|| {
         let words: Vec<OsString> = command
             .first()
@@ -446,6 +480,7 @@ pub fn watch(
             base
         }
     });
+    let metrics = serve_metrics(opts, &label, RunKind::Watch)?;
     let membership = Membership::Descendants(Descendants {
         roots: pids.to_vec(),
         ..Default::default()
@@ -464,106 +499,85 @@ pub fn watch(
         wake_tx.clone(),
     )
     .context("cannot install signal handlers")?;
-    let mut guard = Guard::new(GuardSetup {
+    let mut guarding = guard::set_up(GuardSetup {
         opts,
         reference: limit::reference_bytes(mem_total, ambient),
         mem_total,
         placement: None,
         no_cgroup: Some("watched processes have no cgroup of memwarden's own".into()),
-        children,
-        wake: wake_tx,
     });
-
     let mut meta = meta(
-        "watch",
+        RunKind::Watch,
         opts,
         label.clone(),
         command,
         "process-tree",
         mem_total,
     );
-    guard.annotate(&mut meta.options);
-    let (recorder, stored_in) = open_recorder(opts, &meta);
-    let mut session = Session::new(sampler, opts, recorder, nearest_limit(&guard, ambient));
+    guarding.annotate(&mut meta.options);
+    let recorder = open_recorder(opts, &meta, None);
+    let actor = Actor::new(ActorSetup {
+        on_warn: opts.guard.on_warn.clone(),
+        on_leak: opts.guard.on_leak.clone(),
+        children,
+        wake: wake_tx,
+        hook_timeout: opts.guard.hook_timeout,
+        roots: Roots::Watched(pids.to_vec()),
+        root_pids: pids.to_vec(),
+        label,
+        limit_bytes: guarding.limit_bytes(),
+        warn_bytes: guarding.rules.warn,
+    });
+    let limit = nearest_limit(&guarding, ambient);
+    let parts = parts(opts, &guarding, actor, recorder, metrics, limit, None);
+    let notes = std::mem::take(&mut guarding.notes);
+    let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let hands_off = if opts.guard.acts() {
         ""
     } else {
-        " (never signalled: no limit, warning, floor or timeout was given)"
+        " (never signalled: no limit, warning, floor, timeout or leak action was given)"
     };
-    session.event(
-        kind::START,
+    monitor.event(
+        EventKind::Start,
         format!("watching pid {}{hands_off}", list.join(", ")),
     );
-    guard.begin(
-        &mut session,
-        Roots::Watched(pids.to_vec()),
-        pids.to_vec(),
-        &label,
-    );
-
-    let until = duration.map(|d| Instant::now() + d);
-    let mut interrupted = false;
-    let mut tick_at = Instant::now();
-    'watching: loop {
-        let sample = session.tick_every(opts.interval)?;
-        if sample.tree.processes == 0 {
-            session.event(kind::EXIT, "every watched process has exited");
-            break;
-        }
-        if let Some(order) = guard.after_sample(&mut session, &sample, opts.interval) {
-            guard.stop(&mut session, None, &order);
-            continue;
-        }
-        tick_at = next_tick(tick_at, guard.interval());
-        if let Some(until) = until {
-            if tick_at > until {
-                session.event(kind::STOP, "the watch duration has passed");
-                break;
-            }
-        }
-        loop {
-            let wait_until = guard.deadline().map_or(tick_at, |d| d.min(tick_at));
-            match wake_rx.recv_deadline(wait_until) {
-                Ok(Wake::Signal(sig)) => {
-                    session.event(
-                        kind::SIGNAL,
-                        format!("{} ended the watch", signal_name(sig)),
-                    );
-                    interrupted = true;
-                    break 'watching;
-                }
-                Ok(Wake::Exited(p, info)) => guard.child_exited(&mut session, p, info),
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some(order) = guard.on_time(&mut session) {
-                        guard.stop(&mut session, None, &order);
-                        continue 'watching;
-                    }
-                    if Instant::now() >= tick_at {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => bail!("the signal thread stopped"),
-            }
-        }
+    for note in notes {
+        monitor.event(EventKind::Guard, note);
     }
-    guard.finish(&mut session, &wake_rx);
-    let status = guard.stopped_by().map_or(exit::OK, |r| r.status());
-    let stopped_by = guard.stopped_by_name(interrupted);
-    let end = RunEnd {
+    monitor.watch_roots(pids);
+
+    let until = Until {
+        root: None,
+        empty: true,
+        deadline: duration.map(|d| Instant::now() + d),
+        on_signal: OnSignal::End,
+    };
+    match monitor.run(&wake_rx, until)? {
+        Ending::TreeEmpty => monitor.event(EventKind::Exit, "every watched process has exited"),
+        Ending::DeadlinePassed => monitor.event(EventKind::Stop, "the watch duration has passed"),
+        Ending::RootExited(_) | Ending::Signalled(_) | Ending::Unstoppable => {}
+    }
+    let stops = monitor.stops().clone();
+    let status = match stops.by {
+        Some(_) if !stops.survivors.is_empty() => exit::INTERNAL,
+        Some(reason) => status_after(reason),
+        None => exit::OK,
+    };
+    let report = monitor.finish(&wake_rx, &meta, |m| RunEnd {
         ended_unix_ms: unix_ms(),
-        duration_s: session.now(),
+        duration_s: m.now(),
         exit: None,
-        stopped_by,
+        stopped_by: stops.by,
         status,
-        peak_bytes: session.peak_bytes(),
+        peak_bytes: m.peak_bytes(),
         verdict: None,
         samples: 0,
-    };
-    let report = session.finish(&meta, end);
+    });
     Ok(Outcome {
+        stored_in: stored_in(opts, &report),
         report,
         status,
-        stored_in,
+        gate: None,
     })
 }

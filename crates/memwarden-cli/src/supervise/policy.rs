@@ -2,46 +2,26 @@
 //! should happen (warn, re-arm, stop the tree, and why); it never touches a process, so every
 //! rule is tested here on plain numbers. The guard carries the decisions out.
 //!
-//! Triggers, each one more kind of [`StopReason`] or warning: the kernel's OOM kills under a
-//! kernel limit, a polled limit, the system floor (available memory or PSI pressure), the
-//! timeout, and the warning threshold. A leak verdict is meant to be one more trigger kind
-//! beside these (a `StopReason::Leak` and a decision from the detector's verdict).
+//! Triggers: the kernel's OOM kills under a kernel limit, a polled limit, the system floor
+//! (available memory or PSI pressure), the timeout and the warning threshold, read from each
+//! sample; and from the live verdict ([`Trend`]), a leak called (`--on-leak`) and the projected
+//! time to the limit falling below `--act-before`.
 
 use std::time::Duration;
 
 use memwarden::units::{format_bytes, format_seconds};
 
 use crate::exit;
-use crate::record::kind;
+use crate::record::{EventKind, StoppedBy};
 use crate::report::text::processes;
 
-/// Why memwarden stopped the tree, as the report's `stopped_by` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The tree reached `--limit` (polled), or the kernel killed in it at its limit.
-    Limit,
-    /// The machine's available memory fell below `--system-floor`, or pressure passed `--pressure`.
-    SystemFloor,
-    /// `--timeout` passed.
-    Timeout,
-}
-
-impl StopReason {
-    /// The `stopped_by` value.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Limit => "limit",
-            StopReason::SystemFloor => "system-floor",
-            StopReason::Timeout => "timeout",
-        }
-    }
-
-    /// memwarden's exit status after such a stop (DESIGN §3).
-    pub fn status(self) -> u8 {
-        match self {
-            StopReason::Limit | StopReason::SystemFloor => exit::STOPPED_FOR_MEMORY,
-            StopReason::Timeout => exit::TIMEOUT,
-        }
+/// memwarden's exit status after it stopped the tree for `reason`.
+pub fn status_after(reason: StoppedBy) -> u8 {
+    match reason {
+        StoppedBy::Limit | StoppedBy::SystemFloor | StoppedBy::Leak => exit::STOPPED_FOR_MEMORY,
+        StoppedBy::Timeout => exit::TIMEOUT,
+        // As a shell reports a job it interrupted.
+        StoppedBy::Interrupt => exit::for_signal(libc::SIGINT),
     }
 }
 
@@ -67,6 +47,10 @@ pub struct Rules {
     pub pressure: Option<f64>,
     /// `--timeout`, seconds from the start.
     pub timeout_s: Option<f64>,
+    /// Whether a leak called is a trigger (`--on-leak`).
+    pub on_leak: bool,
+    /// `--act-before`, seconds: act when the projected time to the limit falls below it.
+    pub act_before_s: Option<f64>,
 }
 
 /// What the policy sees at one sample.
@@ -88,13 +72,33 @@ pub struct Reading {
     pub new_oom_kills: u64,
 }
 
+/// What the policy sees of the live verdict on the tree's memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Trend {
+    /// Whether a leak is called now (of any resource).
+    pub leak: bool,
+    /// Seconds until the floor, at its rate, reaches the nearest limit (when it rises).
+    pub time_to_limit_s: Option<f64>,
+    /// That limit, bytes.
+    pub limit_bytes: Option<u64>,
+}
+
+/// Which leak trigger fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakTrigger {
+    /// A leak was called (`--on-leak`).
+    Called,
+    /// The projected time to the limit fell below `--act-before`.
+    RunningOut,
+}
+
 /// An order to stop the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StopOrder {
     /// Why, for `stopped_by` and the exit status.
-    pub reason: StopReason,
+    pub reason: StoppedBy,
     /// The kind of the event that records the trigger.
-    pub kind: &'static str,
+    pub kind: EventKind,
     /// The trigger in words.
     pub detail: String,
     /// End the grace at once (KILL) if the tree's resident memory passes this meanwhile:
@@ -122,6 +126,13 @@ pub enum Decision {
         /// How many since the last reading.
         count: u64,
     },
+    /// A leak trigger fired: run the `--on-leak` actions.
+    Leak {
+        /// Which.
+        trigger: LeakTrigger,
+        /// Why, in words.
+        detail: String,
+    },
     /// Stop the tree.
     Stop(StopOrder),
 }
@@ -131,14 +142,18 @@ pub enum Decision {
 /// runtime) must not run its actions in a loop.
 pub const REARM_FRACTION: f64 = 0.9;
 
-/// The shortest time between samples while a polled limit or floor is near.
-pub const MIN_POLL: Duration = Duration::from_millis(5);
+/// The shortest time between samples while a polled limit or floor is near. Sampling a small
+/// tree takes well under a millisecond, so 2 ms near the limit costs a few percent of a core
+/// for as long as the tree hovers there; what it buys is a sample every 8 MiB of growth at
+/// 4 GiB/s (bench/results/overshoot.md).
+pub const MIN_POLL: Duration = Duration::from_millis(2);
 
 /// The allocation speed assumed until a faster one is measured. One thread touching fresh
-/// pages runs at 1–3 GiB/s on current machines (CPython's `bytearray` at ~1.5 GiB/s here);
+/// pages runs at 1–4 GiB/s on current machines, and a program with several threads faster;
 /// like earlyoom, the poll interval is sized so that such a program cannot cross the
-/// remaining headroom unseen.
-const ASSUMED_FILL_RATE: f64 = (1u64 << 30) as f64;
+/// remaining headroom unseen. At 1 GiB/s a hog allocating 32 MiB chunks at several GiB/s got
+/// 25–31 % past a 400 MiB limit between two samples.
+const ASSUMED_FILL_RATE: f64 = (4u64 << 30) as f64;
 
 /// The sampling interval near a limit: half the time the fastest known allocator would take
 /// to use up the headroom, so each sample on the way halves what is left to cross. Far from
@@ -175,6 +190,8 @@ impl Rate {
 pub struct Policy {
     rules: Rules,
     warn_armed: bool,
+    leak_fired: bool,
+    act_armed: bool,
     stopped: bool,
     last: Reading,
     tree_rate: Rate,
@@ -188,6 +205,8 @@ impl Policy {
         Policy {
             rules,
             warn_armed: true,
+            leak_fired: false,
+            act_armed: true,
             stopped: false,
             last: Reading::default(),
             tree_rate: Rate::default(),
@@ -242,8 +261,8 @@ impl Policy {
         match self.rules.limit {
             Some((limit, LimitMode::Kernel)) if r.new_oom_kills > 0 => {
                 return Some(StopOrder {
-                    reason: StopReason::Limit,
-                    kind: kind::LIMIT,
+                    reason: StoppedBy::Limit,
+                    kind: EventKind::Limit,
                     detail: format!(
                         "the kernel killed {} at the limit of {}: stopping the rest of the tree",
                         processes(r.new_oom_kills),
@@ -254,8 +273,8 @@ impl Policy {
             }
             Some((limit, LimitMode::Polled)) if r.tree_rss >= limit => {
                 return Some(StopOrder {
-                    reason: StopReason::Limit,
-                    kind: kind::LIMIT,
+                    reason: StoppedBy::Limit,
+                    kind: EventKind::Limit,
                     detail: format!(
                         "the tree's resident memory reached {} (limit {}, polled): stopping the tree",
                         format_bytes(r.tree_rss),
@@ -269,8 +288,8 @@ impl Policy {
         if let Some(floor) = self.rules.floor {
             if r.mem_available < floor {
                 return Some(StopOrder {
-                    reason: StopReason::SystemFloor,
-                    kind: kind::SYSTEM_FLOOR,
+                    reason: StoppedBy::SystemFloor,
+                    kind: EventKind::SystemFloor,
                     detail: format!(
                         "the machine's available memory fell to {} (floor {}, of {} RAM): stopping the tree",
                         format_bytes(r.mem_available),
@@ -284,8 +303,8 @@ impl Policy {
         if let (Some(max), Some(psi)) = (self.rules.pressure, r.psi_full_avg10) {
             if psi >= max {
                 return Some(StopOrder {
-                    reason: StopReason::SystemFloor,
-                    kind: kind::SYSTEM_FLOOR,
+                    reason: StoppedBy::SystemFloor,
+                    kind: EventKind::SystemFloor,
                     detail: format!(
                         "memory pressure (PSI full avg10) reached {psi:.2}% (--pressure {max}%): \
                          stopping the tree"
@@ -297,6 +316,75 @@ impl Policy {
         None
     }
 
+    /// Takes the live verdict and decides whether a leak trigger fires. A leak call fires
+    /// once; `--act-before` fires once per approach, and is armed again when the projection
+    /// moves out to twice its time (the rise slowed down, or memory was freed).
+    pub fn observe_trend(&mut self, trend: &Trend) -> Option<Decision> {
+        if self.stopped {
+            return None;
+        }
+        if self.rules.on_leak && trend.leak && !self.leak_fired {
+            self.leak_fired = true;
+            return Some(Decision::Leak {
+                trigger: LeakTrigger::Called,
+                detail: "a leak was called".into(),
+            });
+        }
+        let before = self.rules.act_before_s?;
+        match trend.time_to_limit_s {
+            Some(left) if left < before && self.act_armed => {
+                self.act_armed = false;
+                let limit = trend
+                    .limit_bytes
+                    .map(|b| format!("the {} limit", format_bytes(b)))
+                    .unwrap_or_else(|| "its limit".into());
+                Some(Decision::Leak {
+                    trigger: LeakTrigger::RunningOut,
+                    detail: format!(
+                        "at its rate the tree's memory reaches {limit} in {}, within \
+                         --act-before {}",
+                        format_seconds(left),
+                        format_seconds(before)
+                    ),
+                })
+            }
+            Some(left) if left < 2.0 * before => None,
+            _ => {
+                self.act_armed = true;
+                None
+            }
+        }
+    }
+
+    /// The order to stop the tree for a leak trigger (the `stop` action of `--on-leak`).
+    pub fn leak_stop(&mut self, detail: &str) -> Option<StopOrder> {
+        if self.stopped {
+            return None;
+        }
+        self.stopped = true;
+        Some(StopOrder {
+            reason: StoppedBy::Leak,
+            kind: EventKind::Leak,
+            detail: format!("{detail}: stopping the tree (--on-leak stop)"),
+            kill_above: None,
+        })
+    }
+
+    /// The order to stop the tree because memwarden was interrupted again after the first
+    /// signal was forwarded (or with no command left to forward it to).
+    pub fn interrupt_stop(&mut self, signal: &str) -> Option<StopOrder> {
+        if self.stopped {
+            return None;
+        }
+        self.stopped = true;
+        Some(StopOrder {
+            reason: StoppedBy::Interrupt,
+            kind: EventKind::Signal,
+            detail: format!("{signal} received again: stopping the tree"),
+            kill_above: None,
+        })
+    }
+
     /// The timeout's order once `t` (seconds since start) has reached it.
     pub fn timed_out(&mut self, t: f64) -> Option<StopOrder> {
         let timeout = self.rules.timeout_s?;
@@ -305,8 +393,8 @@ impl Policy {
         }
         self.stopped = true;
         Some(StopOrder {
-            reason: StopReason::Timeout,
-            kind: kind::TIMEOUT,
+            reason: StoppedBy::Timeout,
+            kind: EventKind::Timeout,
             detail: format!(
                 "the tree ran for {}, its --timeout: stopping it",
                 format_seconds(timeout)
@@ -376,7 +464,7 @@ mod tests {
         let d = p.observe(&reading(0.1, 401 * MIB));
         let s = stops(&d);
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].reason, StopReason::Limit);
+        assert_eq!(s[0].reason, StoppedBy::Limit);
         assert_eq!(s[0].kill_above, Some(401 * MIB + 4 * MIB));
         assert!(s[0].detail.contains("401.0 MiB"), "{}", s[0].detail);
         assert!(stops(&p.observe(&reading(0.2, 500 * MIB))).is_empty());
@@ -396,10 +484,10 @@ mod tests {
         });
         assert_eq!(d[0], Decision::OomKill { count: 2 });
         let s = stops(&d);
-        assert_eq!(s[0].reason, StopReason::Limit);
+        assert_eq!(s[0].reason, StoppedBy::Limit);
         assert!(s[0].detail.contains("2 processes"), "{}", s[0].detail);
-        assert_eq!(StopReason::Limit.status(), 121);
-        assert_eq!(StopReason::Timeout.status(), 124);
+        assert_eq!(status_after(StoppedBy::Limit), 121);
+        assert_eq!(status_after(StoppedBy::Timeout), 124);
     }
 
     #[test]
@@ -448,7 +536,7 @@ mod tests {
             ..reading(0.0, 10 * MIB)
         };
         let d = p.observe(&low);
-        assert_eq!(stops(&d)[0].reason, StopReason::SystemFloor);
+        assert_eq!(stops(&d)[0].reason, StoppedBy::SystemFloor);
 
         let mut p = Policy::new(Rules {
             pressure: Some(20.0),
@@ -467,26 +555,69 @@ mod tests {
     }
 
     #[test]
+    fn a_leak_call_fires_once_and_act_before_once_per_approach() {
+        let mut p = Policy::new(Rules {
+            on_leak: true,
+            act_before_s: Some(60.0),
+            ..Default::default()
+        });
+        let trend = |leak, left: Option<f64>| Trend {
+            leak,
+            time_to_limit_s: left,
+            limit_bytes: Some(GIB),
+        };
+        assert_eq!(p.observe_trend(&trend(false, Some(600.0))), None);
+        let called = p.observe_trend(&trend(true, Some(600.0)));
+        assert!(matches!(
+            called,
+            Some(Decision::Leak {
+                trigger: LeakTrigger::Called,
+                ..
+            })
+        ));
+        assert_eq!(p.observe_trend(&trend(true, Some(600.0))), None);
+        let Some(Decision::Leak { trigger, detail }) = p.observe_trend(&trend(true, Some(59.0)))
+        else {
+            panic!("act-before did not fire");
+        };
+        assert_eq!(trigger, LeakTrigger::RunningOut);
+        assert!(detail.contains("1.0 GiB limit in 59.0s"), "{detail}");
+        // Hovering near the limit does not fire again; moving out to twice the time re-arms.
+        assert_eq!(p.observe_trend(&trend(true, Some(100.0))), None);
+        assert_eq!(p.observe_trend(&trend(true, Some(30.0))), None);
+        assert_eq!(p.observe_trend(&trend(true, Some(130.0))), None);
+        assert!(p.observe_trend(&trend(true, Some(50.0))).is_some());
+        let order = p.leak_stop("a leak was called").unwrap();
+        assert_eq!(order.reason, StoppedBy::Leak);
+        assert_eq!(status_after(order.reason), 121);
+        assert_eq!(
+            p.observe_trend(&trend(true, Some(1.0))),
+            None,
+            "stopped already"
+        );
+    }
+
+    #[test]
     fn the_timeout_fires_once() {
         let mut p = Policy::new(Rules {
             timeout_s: Some(2.0),
             ..Default::default()
         });
         assert!(p.timed_out(1.9).is_none());
-        assert_eq!(p.timed_out(2.0).unwrap().reason, StopReason::Timeout);
+        assert_eq!(p.timed_out(2.0).unwrap().reason, StoppedBy::Timeout);
         assert!(p.timed_out(3.0).is_none());
     }
 
     #[test]
     fn the_interval_halves_the_headroom_left() {
         let base = Duration::from_secs(1);
-        // Far from a 4 GiB limit: the base interval.
-        assert_eq!(poll_interval(4 * GIB, 0.0, base), base);
-        // 400 MiB of headroom at the assumed 1 GiB/s: ~195 ms.
+        // Far from the limit (16 GiB of headroom): the base interval.
+        assert_eq!(poll_interval(16 * GIB, 0.0, base), base);
+        // 400 MiB of headroom at the assumed 4 GiB/s: ~49 ms.
         let i = poll_interval(400 * MIB, 0.0, base);
-        assert!((i.as_secs_f64() - 0.195).abs() < 0.001, "{i:?}");
+        assert!((i.as_secs_f64() - 0.0488).abs() < 0.001, "{i:?}");
         // A faster measured allocator shortens it; at the limit the floor holds.
-        assert!(poll_interval(400 * MIB, 4.0 * GIB as f64, base) < i);
+        assert!(poll_interval(400 * MIB, 8.0 * GIB as f64, base) < i);
         assert_eq!(poll_interval(0, 0.0, base), MIN_POLL);
         // A base shorter than the floor is kept as the ceiling.
         assert_eq!(poll_interval(GIB, 0.0, Duration::from_millis(2)), MIN_POLL);
@@ -511,7 +642,7 @@ mod tests {
             t += p.interval(base).as_secs_f64();
         }
         assert!(overshoot > 0, "the limit was never reached");
-        // At most one MIN_POLL of growth past the limit (7.5 MiB at this rate, < 2 %).
+        // At most one MIN_POLL of growth past the limit (3 MiB at this rate, < 1 %).
         assert!(
             overshoot <= (rate * MIN_POLL.as_secs_f64()) as u64,
             "{overshoot}"

@@ -1,5 +1,6 @@
 //! Stopping a whole tree: TERM to every process, a grace period, then KILL, re-scanning the
-//! tree on every pass so processes forked meanwhile are caught too. Nothing is left behind.
+//! tree on every pass so processes forked meanwhile are caught too. Nothing is left behind
+//! but what memwarden may not signal, and that is named.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use memwarden::sample::tree::ProcessTree;
 
 use super::placement::Placement;
+use super::protect::Protected;
 
 /// How to stop a tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +31,14 @@ impl StopPlan {
 }
 
 /// What stopping the tree took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StopOutcome {
     /// Processes sent TERM.
     pub termed: usize,
     /// Processes still there after the grace period, sent KILL.
     pub killed: usize,
     /// Processes that could not be stopped (not ours to signal, or stuck in the kernel).
-    pub survivors: usize,
+    pub survivors: Vec<u32>,
     /// The grace was cut short: the tree kept growing past the plan's `kill_above`.
     pub grew: bool,
 }
@@ -48,8 +50,9 @@ impl StopOutcome {
         if self.grew {
             s.push_str(" (the grace was cut short: the tree kept growing)");
         }
-        if self.survivors > 0 {
-            s.push_str(&format!(", {} could not be stopped", self.survivors));
+        if !self.survivors.is_empty() {
+            let pids: Vec<String> = self.survivors.iter().map(u32::to_string).collect();
+            s.push_str(&format!(", could not stop pid {}", pids.join(", ")));
         }
         s
     }
@@ -63,28 +66,41 @@ const POLL: Duration = Duration::from_millis(10);
 const FAST_POLL: Duration = Duration::from_millis(5);
 
 /// Stops every process of `tree`: TERM, up to `plan.grace` for them to exit, then KILL
-/// (at once with v2 `cgroup.kill` when the tree has a group of its own).
+/// (at once with v2 `cgroup.kill` when the tree has a group of its own). Processes
+/// `protected` forbids are never signalled, and stay as survivors.
 /// `now` gives the run's clock for the tree's bookkeeping.
 pub fn stop_tree(
     tree: &mut ProcessTree,
     placement: Option<&Placement>,
     plan: &StopPlan,
+    protected: &Protected,
     now: impl Fn() -> f64,
 ) -> StopOutcome {
     let mut outcome = StopOutcome::default();
     let mut signalled = HashSet::new();
     let deadline = Instant::now() + plan.grace;
-    let poll = if plan.kill_above.is_some() {
-        FAST_POLL
-    } else {
-        POLL
-    };
-    // The members already known are sent TERM before anything else: a tree stopped at its
-    // limit must not keep allocating while it is re-scanned.
-    for (pid, _) in tree.members() {
+    let for_memory = plan.kill_above.is_some();
+    let poll = if for_memory { FAST_POLL } else { POLL };
+    let signal = |pid: u32, sig: i32| protected.allows(pid) && send(pid, sig);
+    let members: Vec<u32> = tree.members().map(|(pid, _)| pid).collect();
+    // Stopped for memory, the tree is frozen first: a stopped process allocates nothing
+    // more, however fast it was going, while TERM is delivered to each in turn.
+    if for_memory {
+        for &pid in &members {
+            signal(pid, libc::SIGSTOP);
+        }
+    }
+    for &pid in &members {
         signalled.insert(pid);
-        signal(pid, libc::SIGTERM);
-        outcome.termed += 1;
+        if signal(pid, libc::SIGTERM) {
+            outcome.termed += 1;
+        }
+    }
+    if for_memory {
+        // TERM is delivered as each resumes: its handler (or the default action) runs first.
+        for &pid in &members {
+            signal(pid, libc::SIGCONT);
+        }
     }
     loop {
         let totals = match tree.refresh(now()) {
@@ -92,8 +108,7 @@ pub fn stop_tree(
             _ => return outcome,
         };
         for (pid, _) in tree.members() {
-            if signalled.insert(pid) {
-                signal(pid, libc::SIGTERM);
+            if signalled.insert(pid) && signal(pid, libc::SIGTERM) {
                 outcome.termed += 1;
             }
         }
@@ -107,6 +122,8 @@ pub fn stop_tree(
         std::thread::sleep(poll.min(deadline.saturating_duration_since(Instant::now())));
     }
     let mut killed = HashSet::new();
+    // Members KILL could not reach: memwarden may not signal them, or the kernel refused.
+    let mut unreachable = HashSet::new();
     let kill_deadline = Instant::now() + KILL_PATIENCE;
     loop {
         if let Some(p) = placement {
@@ -120,15 +137,21 @@ pub fn stop_tree(
             signal(pid, libc::SIGSTOP);
         }
         for &pid in &members {
-            signal(pid, libc::SIGKILL);
-            killed.insert(pid);
+            if signal(pid, libc::SIGKILL) {
+                killed.insert(pid);
+            } else {
+                unreachable.insert(pid);
+            }
         }
         std::thread::sleep(POLL);
         if tree.refresh(now()).is_err() || tree.is_empty() {
             break;
         }
-        if Instant::now() >= kill_deadline {
-            outcome.survivors = tree.len();
+        // What memwarden may not signal, or the kernel will not let it, cannot be waited out.
+        let waiting = tree.members().any(|(pid, _)| !unreachable.contains(&pid));
+        if !waiting || Instant::now() >= kill_deadline {
+            outcome.survivors = tree.members().map(|(pid, _)| pid).collect();
+            outcome.survivors.sort_unstable();
             break;
         }
     }
@@ -136,12 +159,10 @@ pub fn stop_tree(
     outcome
 }
 
-/// Sends `sig` to `pid`; a process already gone is no error.
-pub(super) fn signal(pid: u32, sig: i32) {
+/// Sends `sig` to `pid`; false when it could not be sent (gone, or not permitted).
+fn send(pid: u32, sig: i32) -> bool {
     // SAFETY: kill(2) on a member of a tree just re-read (or the command, not yet reaped); a
     // held statm handle proves each member is still the process first seen (a reused PID
     // reads as gone).
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
+    unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
 }

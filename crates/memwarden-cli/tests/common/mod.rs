@@ -49,6 +49,24 @@ impl Lab {
         c
     }
 
+    /// `memwarden ARGS` as the unprivileged user `nobody` (a world-readable copy of the
+    /// binary, the lab made world-writable for its store); `None` when not root, or when
+    /// there is no interpreter `nobody` can run at /usr/bin/python3.
+    pub fn as_nobody(&self) -> Option<Command> {
+        use std::os::unix::fs::PermissionsExt;
+        if !is_root() || !Path::new("/usr/bin/python3").exists() {
+            eprintln!("skipped: running as nobody needs root and /usr/bin/python3");
+            return None;
+        }
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).ok()?;
+        let bin = self.path("memwarden");
+        std::fs::copy(env!("CARGO_BIN_EXE_memwarden"), &bin).ok()?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).ok()?;
+        let mut command = self.command(&bin);
+        drop_to_nobody(&mut command);
+        Some(command)
+    }
+
     /// Runs memwarden to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.memwarden()
@@ -86,6 +104,13 @@ impl Lab {
         let out = self.run(&args);
         assert!(out.status.success(), "{}", stderr(&out));
         page
+    }
+
+    /// The runs of this lab's store, as `ls --format json` lists them (oldest first).
+    pub fn runs(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["ls", "--format", "json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout_json(&out).as_array().expect("a JSON array").clone()
     }
 
     /// Runs memwarden with `--json` and returns its output and the parsed report.
@@ -202,6 +227,23 @@ pub fn read_pid(path: &Path) -> u32 {
         Duration::from_secs(20),
         || std::fs::read_to_string(path).ok()?.trim().parse().ok(),
     )
+}
+
+/// Makes `command` run as user and group nobody (65534), without supplementary groups.
+pub fn drop_to_nobody(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
 }
 
 pub fn is_root() -> bool {

@@ -57,6 +57,8 @@ pub struct Stat {
     pub pgrp: u32,
     /// Session.
     pub session: u32,
+    /// The kernel's flags for the process (`PF_*`; see [`Stat::is_kernel_thread`]).
+    pub flags: u32,
     /// Thread count.
     pub threads: u32,
     /// Start time in clock ticks since boot: tells a reused PID apart.
@@ -85,7 +87,8 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
     let ppid = fields.next()?.parse().ok()?; // 4
     let pgrp = fields.next()?.parse().ok()?; // 5
     let session = fields.next()?.parse().ok()?; // 6
-    let threads = fields.nth(13)?.parse().ok()?; // 20
+    let flags = fields.nth(2)?.parse().ok()?; // 9
+    let threads = fields.nth(10)?.parse().ok()?; // 20
     let start_ticks = fields.nth(1)?.parse().ok()?; // 22
     Some(Stat {
         comm,
@@ -93,9 +96,25 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
         ppid,
         pgrp,
         session,
+        flags,
         threads,
         start_ticks,
     })
+}
+
+/// `PF_KTHREAD` in `stat`'s flags: the process is a kernel thread.
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+impl Stat {
+    /// Whether this is a kernel thread (never a program's process: nothing to watch or stop).
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+
+    /// Whether the process has exited and waits for its parent to reap it.
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
 }
 
 /// Resident and shared memory from `/proc/PID/statm`, in pages.
@@ -190,6 +209,22 @@ pub fn status_name(buf: &[u8]) -> Option<&[u8]> {
     Some(line[5..].trim_ascii())
 }
 
+/// Parses `SigCgt:` from `/proc/PID/status`: the signals the process has a handler for, bit
+/// `n - 1` for signal `n`.
+///
+/// ```
+/// use memwarden::sample::procfs::parse_caught_signals;
+/// let mask = parse_caught_signals(b"Name:\tx\nSigCgt:\t0000000000000200\n").unwrap();
+/// assert!(mask & (1 << (10 - 1)) != 0); // SIGUSR1 is caught
+/// ```
+pub fn parse_caught_signals(buf: &[u8]) -> Option<u64> {
+    let line = buf
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"SigCgt:"))?;
+    let hex = std::str::from_utf8(&line[7..]).ok()?.trim();
+    u64::from_str_radix(hex, 16).ok()
+}
+
 /// Parses `Pss:` from `/proc/PID/smaps_rollup`, in bytes.
 pub fn parse_smaps_rollup(buf: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(buf).ok()?;
@@ -254,6 +289,12 @@ impl ProcFs {
     pub fn status(&self, pid: u32, buf: &mut Vec<u8>) -> Result<Status, ReadError> {
         self.read(pid, "status", buf)?;
         parse_status(buf).ok_or_else(|| ReadError::Malformed(self.path(pid, "status")))
+    }
+
+    /// The signals `pid` has a handler for (`SigCgt`), bit `n - 1` for signal `n`.
+    pub fn caught_signals(&self, pid: u32, buf: &mut Vec<u8>) -> Result<u64, ReadError> {
+        self.read(pid, "status", buf)?;
+        parse_caught_signals(buf).ok_or_else(|| ReadError::Malformed(self.path(pid, "status")))
     }
 
     /// Reads PSS from `smaps_rollup`.

@@ -1,11 +1,10 @@
-//! CSV traces with a header: a time column in seconds and value columns.
+//! CSV traces with a header: a time column and value columns.
 
-use super::{number, Collector, Format, Series, TraceError};
+use super::lines::Line;
+use super::{clip, number, Row, TraceError, LIST_CLIP, NAME_CLIP};
 
 /// How a CSV dialect maps onto a series.
 pub(super) struct Dialect {
-    /// The format reported in the series.
-    pub format: Format,
     /// Value column when none is asked for; `None` for the generic rule.
     pub default_column: Option<&'static str>,
     /// Multiplier from the file's unit to the series' (MiB → bytes for psrecord).
@@ -14,87 +13,153 @@ pub(super) struct Dialect {
     pub bytes: bool,
 }
 
-/// Generic CSV: the column rules of [`Format::Csv`].
-pub(super) fn parse(text: &str, column: Option<&str>) -> Result<Series, TraceError> {
-    parse_with(
-        text,
-        column,
-        &Dialect {
-            format: Format::Csv,
-            default_column: None,
-            scale: 1.0,
-            bytes: false,
-        },
-    )
+/// Generic CSV: the column rules of [`super::Format::Csv`].
+pub(super) const GENERIC: Dialect = Dialect {
+    default_column: None,
+    scale: 1.0,
+    bytes: false,
+};
+
+/// Values at or above this in a time column without a unit are not seconds since anything a
+/// trace records (10¹¹ s is 3,000 years): they are milliseconds or finer since the epoch.
+const SECONDS_AT_MOST: f64 = 1e11;
+
+/// The rows under a CSV header.
+#[derive(Debug)]
+pub(super) struct Rows {
+    header_line: usize,
+    width: usize,
+    time: usize,
+    value: usize,
+    /// Seconds per unit of the time column.
+    time_scale: f64,
+    /// Whether the time column's name gave its unit.
+    time_unit_named: bool,
+    scale: f64,
+    time_label: String,
+    value_label: String,
+    checked_first_time: bool,
 }
 
-/// Parses CSV text under `dialect`; `#` lines and blank lines are skipped.
-pub(super) fn parse_with(
-    text: &str,
-    column: Option<&str>,
-    dialect: &Dialect,
-) -> Result<Series, TraceError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-    let Some((header_line, header)) = lines.next() else {
-        return Err(TraceError::Empty);
-    };
-    let names: Vec<String> = header
-        .split(',')
-        .map(|n| n.trim().trim_matches('"').to_string())
-        .collect();
-    if names.len() < 2 {
-        return Err(TraceError::malformed(
-            header_line,
-            "the header needs a time column and a value column, separated by commas",
-        ));
-    }
-    let time = time_column(&names);
-    let wanted = column.or(dialect.default_column);
-    let value = match wanted {
-        Some(w) => find_column(&names, w).ok_or_else(|| TraceError::NoSuchColumn {
-            wanted: w.to_string(),
-            available: names.join(", "),
-        })?,
-        None => default_value_column(&names, time),
-    };
-    if value == time {
-        return Err(TraceError::malformed(
-            header_line,
-            format!("column {:?} is the time column, not a value", names[value]),
-        ));
-    }
-    let mut out = Collector::new();
-    // Hot loop (BENCHMARKS.md §3): the row's fields go into one reused vector, and the time
-    // column's label is formatted once, not for every row.
-    let time_label = format!("time ({})", names[time]);
-    let mut fields: Vec<&str> = Vec::with_capacity(names.len());
-    for (line, row) in lines {
-        fields.clear();
-        fields.extend(row.split(','));
-        if fields.len() != names.len() {
+impl Rows {
+    /// Reads the header `line` under `dialect`; `column` picks the value column by name.
+    pub fn new(
+        line: &Line<'_>,
+        column: Option<&str>,
+        dialect: &Dialect,
+    ) -> Result<(Rows, String, bool), TraceError> {
+        let names: Vec<String> = line
+            .text
+            .trim()
+            .split(',')
+            .map(|n| n.trim().trim_matches('"').to_string())
+            .collect();
+        if names.len() < 2 {
             return Err(TraceError::malformed(
-                line,
+                line.number,
+                "the header needs a time column and a value column, separated by commas",
+            ));
+        }
+        let time = time_column(&names);
+        let wanted = column.or(dialect.default_column);
+        let value = match wanted {
+            Some(w) => find_column(&names, w).ok_or_else(|| TraceError::NoSuchColumn {
+                wanted: clip(w, NAME_CLIP),
+                available: clip(&names.join(", "), LIST_CLIP),
+            })?,
+            None => default_value_column(&names, time),
+        };
+        if value == time {
+            return Err(TraceError::malformed(
+                line.number,
                 format!(
-                    "{} fields, but the header (line {header_line}) has {}",
-                    fields.len(),
-                    names.len()
+                    "column {} is the time column, not a value",
+                    clip(&names[value], NAME_CLIP)
                 ),
             ));
         }
-        let t = number(line, fields[time], &time_label)?;
-        let v = number(line, fields[value], &names[value])?;
-        out.add(line, t, v * dialect.scale)?;
+        let (time_scale, time_unit_named) = match time_unit(&names[time]) {
+            Some(Ok(scale)) => (scale, true),
+            None => (1.0, false),
+            Some(Err(word)) => {
+                return Err(TraceError::malformed(
+                    line.number,
+                    format!(
+                        "the time column {} is in {word}, which memwarden cannot convert to \
+                         seconds (it reads s, ms, us, ns, min and h)",
+                        clip(&names[time], NAME_CLIP)
+                    ),
+                ))
+            }
+        };
+        let rows = Rows {
+            header_line: line.number,
+            width: names.len(),
+            time,
+            value,
+            time_scale,
+            time_unit_named,
+            scale: dialect.scale,
+            // Formatted once here, not for every row (the parse loop is the hot path).
+            time_label: format!("time ({})", clip(&names[time], NAME_CLIP)),
+            value_label: clip(&names[value], NAME_CLIP),
+            checked_first_time: false,
+        };
+        let bytes = dialect.bytes || names_bytes(&names[value]);
+        Ok((rows, names[value].clone(), bytes))
     }
-    let bytes = dialect.bytes || names_bytes(&names[value]);
-    Ok(out.finish(dialect.format, names[value].clone(), bytes))
+
+    /// Parses one line under the header; `#` lines and blank lines give nothing.
+    pub fn row(&mut self, line: &Line<'_>) -> Result<Option<Row>, TraceError> {
+        let text = line.text.trim();
+        if text.is_empty() || text.starts_with('#') {
+            return Ok(None);
+        }
+        // Fields are taken as the split goes: no vector per row (the hot path).
+        let (mut t, mut v, mut width) = (None, None, 0);
+        for (i, field) in text.split(',').enumerate() {
+            if i == self.time {
+                t = Some(field);
+            } else if i == self.value {
+                v = Some(field);
+            }
+            width = i + 1;
+        }
+        let (Some(t), Some(v), true) = (t, v, width == self.width) else {
+            return Err(TraceError::malformed(
+                line.number,
+                format!(
+                    "{width} fields, but the header (line {}) has {}",
+                    self.header_line, self.width
+                ),
+            ));
+        };
+        let t = number(line.number, t, &self.time_label)?;
+        if !self.checked_first_time {
+            self.checked_first_time = true;
+            if !self.time_unit_named && t >= SECONDS_AT_MOST {
+                return Err(TraceError::malformed(
+                    line.number,
+                    format!(
+                        "{} is {t}, too large for seconds: milliseconds (or finer) since the \
+                         epoch? Name the column with its unit (t_ms, time_us, ...) and it is \
+                         converted",
+                        self.time_label
+                    ),
+                ));
+            }
+        }
+        let v = number(line.number, v, &self.value_label)?;
+        Ok(Some(Row {
+            line: line.number,
+            t: t * self.time_scale,
+            value: v * self.scale,
+        }))
+    }
 }
 
 /// The first column named like time (`t`, `t_*`, `*time*`, `*elapsed*`, `*second*`), else 0.
-pub(super) fn time_column(names: &[String]) -> usize {
+fn time_column(names: &[String]) -> usize {
     names
         .iter()
         .position(|n| {
@@ -106,6 +171,31 @@ pub(super) fn time_column(names: &[String]) -> usize {
                 || n.contains("second")
         })
         .unwrap_or(0)
+}
+
+/// The unit a time column's name gives, as seconds per unit: the last word of the name that
+/// is a unit (`t_ms`, `Time (ms)`, `elapsed_seconds`). `None` when no word is a unit (seconds
+/// then); `Err(word)` for a unit of time memwarden does not convert.
+fn time_unit(name: &str) -> Option<Result<f64, String>> {
+    let lower = name.to_lowercase();
+    lower
+        .split(|c: char| !c.is_alphanumeric() && c != 'µ')
+        .rev()
+        .find_map(|word| {
+            let scale = match word {
+                "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+                "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => 1e-3,
+                "us" | "µs" | "usec" | "usecs" | "micros" | "microsecond" | "microseconds" => 1e-6,
+                "ns" | "nsec" | "nsecs" | "nanos" | "nanosecond" | "nanoseconds" => 1e-9,
+                "min" | "mins" | "minute" | "minutes" => 60.0,
+                "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+                "ticks" | "jiffies" | "cycles" | "days" | "d" => {
+                    return Some(Err(word.to_string()))
+                }
+                _ => return None,
+            };
+            Some(Ok(scale))
+        })
 }
 
 /// The first non-time column containing `anon`, else `rss`, else the first non-time column.
@@ -142,7 +232,7 @@ fn names_bytes(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::tests::parse;
 
     #[test]
     fn anon_is_preferred_then_rss_then_the_first_value() {
@@ -218,8 +308,50 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_field_is_quoted_short() {
+        let text = format!("t,rss\n0,{}\n", "9".repeat(50_000) + "x");
+        let e = parse(&text, None).unwrap_err().to_string();
+        assert!(e.starts_with("line 2: rss is not a number: \"999"), "{e}");
+        assert!(e.len() < 120, "{e}");
+    }
+
+    #[test]
     fn equal_times_are_kept() {
         let s = parse("t,rss\n1,5\n1,6\n", None).unwrap();
         assert_eq!(s.points.len(), 2);
+    }
+
+    #[test]
+    fn a_time_column_in_milliseconds_is_converted() {
+        for header in ["t_ms,rss", "Time (ms),rss", "elapsed_millis,rss", "ms,rss"] {
+            let s = parse(&format!("{header}\n1500,5\n2500,6\n"), None).unwrap();
+            assert_eq!(s.points, vec![(1.5, 5.0), (2.5, 6.0)], "{header}");
+        }
+        let s = parse("time_us,rss\n2000000,5\n", None).unwrap();
+        assert_eq!(s.points, vec![(2.0, 5.0)]);
+        let s = parse("t_min,rss\n2,5\n", None).unwrap();
+        assert_eq!(s.points, vec![(120.0, 5.0)]);
+        let s = parse("elapsed_seconds,rss\n2,5\n", None).unwrap();
+        assert_eq!(s.points, vec![(2.0, 5.0)]);
+    }
+
+    #[test]
+    fn a_time_column_that_cannot_be_seconds_is_refused() {
+        let e = parse("t_ticks,rss\n1,5\n", None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("line 1: the time column t_ticks is in ticks"),
+            "{e}"
+        );
+        // Epoch milliseconds under a name without a unit.
+        let e = parse("timestamp,rss\n1700000000000,5\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too large for seconds"), "{e}");
+        assert!(e.contains("t_ms"), "{e}");
+        // Epoch seconds are fine.
+        assert!(parse("timestamp,rss\n1700000000,5\n", None).is_ok());
+        // Epoch milliseconds named as such are converted.
+        let s = parse("timestamp_ms,rss\n1700000000000,5\n", None).unwrap();
+        assert_eq!(s.points, vec![(1.7e9, 5.0)]);
     }
 }

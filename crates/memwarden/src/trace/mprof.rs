@@ -4,63 +4,86 @@
 //! `--multiprocess`, after the `MEM` line of the same sampling round), and `FUNC …` (from
 //! `@profile`). Each `MEM` line starts a sample; its `CHLD` lines are added to it.
 
-use super::{number, Collector, Format, Series, TraceError, MIB};
+use super::lines::Line;
+use super::{clip, number, Row, TraceError, MIB, NAME_CLIP};
 
-/// Parses an mprof file; `column` may only be `MEM` (the file has a single series).
-pub(super) fn parse(text: &str, column: Option<&str>) -> Result<Series, TraceError> {
-    if let Some(c) = column {
-        if !c.trim().eq_ignore_ascii_case("mem") {
-            return Err(TraceError::NoSuchColumn {
-                wanted: c.to_string(),
+/// The rounds of an mprof file: a round is complete when the next `MEM` line (or the end)
+/// comes.
+#[derive(Debug, Default)]
+pub(super) struct Rows {
+    origin: Option<f64>,
+    /// The round being summed, in MiB.
+    round: Option<Row>,
+}
+
+impl Rows {
+    /// `column` may only be `MEM` (the file has a single series).
+    pub fn new(column: Option<&str>) -> Result<Rows, TraceError> {
+        match column {
+            Some(c) if !c.trim().eq_ignore_ascii_case("mem") => Err(TraceError::NoSuchColumn {
+                wanted: clip(c, NAME_CLIP),
                 available: "MEM".to_string(),
-            });
+            }),
+            _ => Ok(Rows::default()),
         }
     }
-    let mut out = Collector::new();
-    let mut origin = None;
-    // The round being summed: (line of its MEM, seconds, MiB).
-    let mut round: Option<(usize, f64, f64)> = None;
-    for (i, row) in text.lines().enumerate() {
-        let line = i + 1;
-        let row = row.trim();
-        let mut fields = row.split_whitespace();
+
+    /// Parses one line; gives the previous round when a `MEM` line starts a new one.
+    pub fn row(&mut self, line: &Line<'_>) -> Result<Option<Row>, TraceError> {
+        let mut fields = line.text.split_whitespace();
+        let number_of = line.number;
         match fields.next() {
-            None | Some("CMDLINE") | Some("FUNC") => {}
+            None | Some("CMDLINE") | Some("FUNC") => Ok(None),
             Some("MEM") => {
-                let (mib, time) = two_numbers(line, fields, "MEM <MiB> <time>")?;
-                if let Some((l, t, v)) = round.take() {
-                    out.add(l, t, v * MIB)?;
-                }
-                let origin = *origin.get_or_insert(time);
-                round = Some((line, time - origin, mib));
+                let (mib, time) = two_numbers(number_of, fields, "MEM <MiB> <time>")?;
+                let origin = *self.origin.get_or_insert(time);
+                let next = Row {
+                    line: number_of,
+                    t: time - origin,
+                    value: mib,
+                };
+                Ok(self.round.replace(next).map(in_bytes))
             }
             Some("CHLD") => {
                 let Some(_pid) = fields.next() else {
                     return Err(TraceError::malformed(
-                        line,
+                        number_of,
                         "expected CHLD <pid> <MiB> <time>",
                     ));
                 };
-                let (mib, _) = two_numbers(line, fields, "CHLD <pid> <MiB> <time>")?;
-                match round.as_mut() {
-                    Some(r) => r.2 += mib,
-                    None => {
-                        return Err(TraceError::malformed(line, "CHLD line before any MEM line"))
+                let (mib, _) = two_numbers(number_of, fields, "CHLD <pid> <MiB> <time>")?;
+                match self.round.as_mut() {
+                    Some(r) => {
+                        r.value += mib;
+                        Ok(None)
                     }
+                    None => Err(TraceError::malformed(
+                        number_of,
+                        "CHLD line before any MEM line",
+                    )),
                 }
             }
-            Some(other) => {
-                return Err(TraceError::malformed(
-                    line,
-                    format!("unknown mprof record {other:?} (expected CMDLINE, MEM, CHLD or FUNC)"),
-                ))
-            }
+            Some(other) => Err(TraceError::malformed(
+                number_of,
+                format!(
+                    "unknown mprof record \"{}\" (expected CMDLINE, MEM, CHLD or FUNC)",
+                    clip(other, NAME_CLIP)
+                ),
+            )),
         }
     }
-    if let Some((l, t, v)) = round {
-        out.add(l, t, v * MIB)?;
+
+    /// The last round, at the end of the file.
+    pub fn finish(&mut self) -> Option<Row> {
+        self.round.take().map(in_bytes)
     }
-    Ok(out.finish(Format::Mprof, "MEM".to_string(), true))
+}
+
+fn in_bytes(r: Row) -> Row {
+    Row {
+        value: r.value * MIB,
+        ..r
+    }
 }
 
 fn two_numbers<'a>(
@@ -76,6 +99,7 @@ fn two_numbers<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::parse;
     use super::*;
 
     #[test]
@@ -118,5 +142,16 @@ mod tests {
             assert_eq!(parse(text, None).unwrap_err().to_string(), want, "{text:?}");
         }
         assert!(parse("MEM 1 2\n", Some("rss")).is_err());
+    }
+
+    #[test]
+    fn a_file_cut_short_by_a_killed_mprof_keeps_its_whole_rounds() {
+        // The time of the last MEM line was cut: it reads as long before the others.
+        let s = parse("MEM 1.0 1000.0\nMEM 2.0 1001.0\nMEM 3.0 10", None).unwrap();
+        assert_eq!(s.points, vec![(0.0, MIB), (1.0, 2.0 * MIB)]);
+        assert!(s.notes[0].contains("time goes backwards"), "{:?}", s.notes);
+        let s = parse("MEM 1.0 1000.0\nMEM 2.0 1001.0\nCHLD 5 1", None).unwrap();
+        assert_eq!(s.points, vec![(0.0, MIB), (1.0, 2.0 * MIB)]);
+        assert_eq!(s.notes.len(), 1);
     }
 }
