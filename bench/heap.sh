@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cost of `memwarden run --heap` (results in bench/results/heap.md), side by side in one run:
 #   1. wall time and CPU time on allocation-heavy real programs at the default sample interval:
-#      GCC's compiler proper (cc1 -O1) on the preprocessed SQLite amalgamation, the sqlite3
+#      GCC's compiler proper (cc1 -O0; heaptrack 1.4 aborts on -O1) on the preprocessed SQLite amalgamation, the sqlite3
 #      shell building and querying a million-row table with JSON functions, and scenario S4
 #      at ten times its rate; each plain, under `memwarden run`, under `memwarden run --heap`
 #      and under heaptrack, in interleaved rounds (medians);
@@ -18,11 +18,11 @@ ROOT=$PWD
 OUT=$ROOT/bench/out/heap
 rounds=3
 write=1
-long=60
+long=100
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
-        --quick) rounds=1; long=10; shift ;;
+        --quick) rounds=1; long=20; shift ;;
         --no-write) write=0; shift ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "bench/heap.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -59,6 +59,9 @@ import json, os, platform, resource, statistics, subprocess, sys, time
 rounds, long_s, write = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 MW, OUT, CC1, S4 = (os.environ[k] for k in ("MW", "OUT", "CC1", "S4"))
 db = os.path.join(OUT, "runs.db")
+for f in (db, db + "-wal", db + "-shm"):
+    if os.path.exists(f):
+        os.remove(f)
 
 def clean():
     for f in os.listdir(OUT):
@@ -66,7 +69,7 @@ def clean():
             os.remove(os.path.join(OUT, f))
 
 WORKLOADS = {
-    "cc1 -O1 sqlite3.c (GCC 12)": [CC1, "-quiet", "-fpreprocessed", "-O1", f"{OUT}/sqlite3.i", "-o", "/dev/null"],
+    "cc1 -O0 sqlite3.c (GCC 12)": [CC1, "-quiet", "-fpreprocessed", "-O0", f"{OUT}/sqlite3.i", "-o", "/dev/null"],
     "sqlite3 shell (1M rows, index, JSON queries)": ["sqlite3", "-init", f"{OUT}/db.sql", ":memory:", ".quit"],
     "S4 leaky at 10x rate (10 s)": [S4, "--duration", "10", "--scale", "10"],
 }
@@ -109,9 +112,10 @@ def churn_anon(args, heap, extra=()):
 
 memory = []
 for label, args, extra in [
-    ("churn, 10 s", ["10"], ()),
-    (f"churn, {long_s} s", [str(long_s)], ()),
-    ("churn + 8 MiB/s leak, 20 s, 4 KiB samples (live set full)", ["20", str(8 << 20)], ("--heap-sample", "4KiB")),
+    ("churn, 10 M operations", ["10"], ()),
+    (f"churn, {long_s} M operations", [str(long_s)], ()),
+    ("churn + a 4 KiB leak every 200 operations, 10 M operations (156 MiB leaked), 4 KiB samples: the live set full",
+     ["10", "200"], ("--heap-sample", "4KiB")),
 ]:
     without, with_ = churn_anon(args, False), churn_anon(args, True, extra)
     memory.append((label, without, with_))
@@ -138,8 +142,8 @@ for name in WORKLOADS:
                  f"{to:+.0f} % / {toc:+.0f} % | {ratio} |")
 lines += ["", "S4 runs for a fixed time, so its wall time cannot grow much: its CPU overhead is the figure to read.", "",
           "## Interposer memory per process", "",
-          "Anonymous memory (RssAnon) of `bench/src/heap_churn.c` at its end, under `memwarden run` with and "
-          "without `--heap`; the difference is the interposer's (its filter, its live-sample set, the unwinder and "
+          "Anonymous memory (RssAnon) of `bench/src/heap_churn.c` at its end (the same allocations either way), "
+          "under `memwarden run` with and without `--heap`; the difference is the interposer's (its filter, its live-sample set, the unwinder and "
           "its tables of the loaded objects). Target: ≤ 4 MiB whatever the run's length.", "",
           "| run | without | with --heap | interposer |", "|---|---:|---:|---:|"]
 for label, without, with_ in memory:

@@ -1,7 +1,8 @@
-/* Allocation-heavy work for the `--heap` memory benchmark: for the given seconds, allocates and
- * frees blocks of every size while keeping a bounded working set (and, with a third argument,
- * leaks that many bytes per second too). Prints its own anonymous memory at the end, so the
- * interposer's share is the difference with and without it. */
+/* Allocation-heavy work for the `--heap` memory benchmark: the given millions of operations,
+ * each freeing one block of a bounded working set and allocating another of any size (with a
+ * second argument, also leaking a 4 KiB block every that many operations). The same
+ * allocations with or without the interposer, so the difference in the anonymous memory it
+ * prints at the end is the interposer's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,29 +25,27 @@ static long rss_anon_kib(void) {
 }
 
 int main(int argc, char **argv) {
-    double seconds = argc > 1 ? atof(argv[1]) : 10;
-    double leak_per_s = argc > 2 ? atof(argv[2]) : 0;
+    long ops = (long)((argc > 1 ? atof(argv[1]) : 10) * 1e6);
+    long leak_every = argc > 2 ? atol(argv[2]) : 0;
     enum { SLOTS = 4096 };
     static void *work[SLOTS];
     unsigned x = 12345;
-    double start = now(), leaked = 0;
-    long ops = 0;
-    while (now() - start < seconds) {
-        for (int i = 0; i < 10000; i++) {
-            x = x * 1103515245 + 12345;
-            int s = x % SLOTS;
-            free(work[s]);
-            size_t size = 16 + (x >> 8) % ((x & 1) ? 512 : 65536);
-            work[s] = malloc(size);
-            memset(work[s], 1, 16);
-            ops++;
-        }
-        while (leak_per_s > 0 && leaked < leak_per_s * (now() - start)) {
+    double start = now();
+    long leaked = 0;
+    for (long i = 0; i < ops; i++) {
+        x = x * 1103515245 + 12345;
+        int s = x % SLOTS;
+        free(work[s]);
+        size_t size = 16 + (x >> 8) % ((x & 1) ? 512 : 65536);
+        work[s] = malloc(size);
+        memset(work[s], 1, 16);
+        if (leak_every > 0 && i % leak_every == 0) {
             char *p = malloc(4096);
             memset(p, 2, 4096);
-            leaked += 4096;
+            leaked++;
         }
     }
-    printf("%ld ops, rss_anon_kib %ld\n", ops, rss_anon_kib());
+    printf("%ld ops in %.1f s, %ld blocks leaked, rss_anon_kib %ld\n", ops, now() - start, leaked,
+           rss_anon_kib());
     return 0;
 }

@@ -12,8 +12,8 @@
 //! branch.
 //!
 //! A sampled allocation is reported to memwarden over the Unix socket named by
-//! `MEMWARDEN_HEAP_SOCKET` as (stack, size, weight, time), and its `free` as (pointer, time);
-//! see [`stream`] for the wire format.
+//! `MEMWARDEN_HEAP_SOCKET` as (stack, size, weight, time), and its `free` as (pointer, time),
+//! in batches; see [`stream`] for the wire format.
 //!
 //! Nothing here allocates through the interposed functions: this library's own heap goes
 //! straight to glibc ([`sys::LibcAllocator`]), and a thread that is already inside the sampler
@@ -50,3 +50,12 @@ extern "C" fn init() {
 #[used]
 #[link_section = ".init_array"]
 static INIT: extern "C" fn() = init;
+
+/// Runs at `exit`: the last gathered records go out.
+extern "C" fn fini() {
+    sampler::at_exit();
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = fini;

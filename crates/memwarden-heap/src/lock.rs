@@ -41,6 +41,13 @@ impl<T> SpinLock<T> {
         }
     }
 
+    /// Takes the lock if it is free; whether it did.
+    pub fn try_acquire(&self) -> bool {
+        self.held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Releases the lock taken by `acquire`.
     pub fn release(&self) {
         self.held.store(false, Ordering::Release);

@@ -209,6 +209,16 @@ pub fn released(p: usize) {
     });
 }
 
+/// At exit: writes the records still gathered, unless another thread is inside a sample (it
+/// is not waited for: the process is ending).
+pub fn at_exit() {
+    if !busy() && SHARED.try_acquire() {
+        // SAFETY: the lock was just taken.
+        unsafe { SHARED.held_value().connection.flush() };
+        SHARED.release();
+    }
+}
+
 /// Before `fork`: let samples inside the loader's lock finish, skip new ones, and hold our
 /// lock; unless this thread is inside a sample itself (fork from a signal handler that
 /// interrupted one), when nothing can be waited for.

@@ -42,9 +42,20 @@ enum State {
     Failed,
 }
 
+/// Bytes of records gathered before they are written: one write (and one wake-up of
+/// memwarden) per batch rather than per record, which costs a busy allocator a system call
+/// each.
+const BATCH: usize = 16 * 1024;
+/// A batch is written once its oldest record is this old (nanoseconds), when the next record
+/// comes, or when it is full, or at exit.
+const BATCH_AGE_NS: u64 = 100_000_000;
+
 /// This process's connection.
 pub struct Connection {
     state: State,
+    batch: [u8; BATCH],
+    len: usize,
+    oldest: u64,
 }
 
 /// A record being built on the stack.
@@ -90,6 +101,9 @@ impl Connection {
     pub const fn new() -> Self {
         Connection {
             state: State::NotYet,
+            batch: [0; BATCH],
+            len: 0,
+            oldest: 0,
         }
     }
 
@@ -116,7 +130,7 @@ impl Connection {
                     )
                 };
                 r.bytes(&exe[..n.max(0) as usize]);
-                self.send(r.finished());
+                self.push(r.finished(), 0);
             }
         }
         matches!(self.state, State::Open(_))
@@ -130,7 +144,7 @@ impl Connection {
                 .u64(m.avma.end)
                 .u64(m.bias)
                 .bytes(&m.path);
-            self.send(r.finished());
+            self.push(r.finished(), 0);
         }
     }
 
@@ -141,25 +155,49 @@ impl Connection {
         for &f in frames {
             r.u64(f);
         }
-        self.send(r.finished());
+        self.push(r.finished(), time);
     }
 
     /// Reports the release of a sampled allocation.
     pub fn free(&mut self, time: u64, p: usize) {
         let mut r = Record::new(FREE);
         r.u64(time).u64(p as u64);
-        self.send(r.finished());
+        self.push(r.finished(), time);
     }
 
     /// Reports samples that could not be tracked.
     pub fn dropped(&mut self, time: u64, count: u64) {
         let mut r = Record::new(DROPPED);
         r.u64(time).u64(count);
-        self.send(r.finished());
+        self.push(r.finished(), time);
     }
 
-    /// Forgets a connection inherited across `fork`: it is the parent's.
+    /// Adds a record to the batch (`time` 0: no clock reading, as for hello and modules),
+    /// writing the batch first if it is full, and after if its oldest record is old enough.
+    fn push(&mut self, record: &[u8], time: u64) {
+        if self.len + record.len() > BATCH {
+            self.flush();
+        }
+        if self.len == 0 {
+            self.oldest = time;
+        }
+        self.batch[self.len..self.len + record.len()].copy_from_slice(record);
+        self.len += record.len();
+        if time.saturating_sub(self.oldest) >= BATCH_AGE_NS {
+            self.flush();
+        }
+    }
+
+    /// Writes the gathered records.
+    pub fn flush(&mut self) {
+        let len = std::mem::take(&mut self.len);
+        send(&mut self.state, &self.batch[..len]);
+    }
+
+    /// Forgets a connection inherited across `fork`: it is the parent's, and so are the
+    /// records it gathered.
     pub fn forget(&mut self) {
+        self.len = 0;
         if let State::Open(fd) = self.state {
             // SAFETY: this process's copy of the descriptor is ours to close.
             unsafe { libc::close(fd) };
@@ -168,25 +206,25 @@ impl Connection {
             self.state = State::NotYet;
         }
     }
+}
 
-    fn send(&mut self, mut bytes: &[u8]) {
-        let State::Open(fd) = self.state else {
+/// Writes `bytes` on the connection; a failure closes it for good.
+fn send(state: &mut State, mut bytes: &[u8]) {
+    let State::Open(fd) = *state else {
+        return;
+    };
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live buffer of the given length.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n < 0 && errno() == libc::EINTR {
+            continue;
+        } else {
+            // SAFETY: closing our own descriptor.
+            unsafe { libc::close(fd) };
+            *state = State::Failed;
             return;
-        };
-        while !bytes.is_empty() {
-            // SAFETY: writes from a live buffer of the given length.
-            let n =
-                unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-            if n > 0 {
-                bytes = &bytes[n as usize..];
-            } else if n < 0 && errno() == libc::EINTR {
-                continue;
-            } else {
-                // SAFETY: closing our own descriptor.
-                unsafe { libc::close(fd) };
-                self.state = State::Failed;
-                return;
-            }
         }
     }
 }

@@ -11,7 +11,7 @@
 pub mod compare;
 mod interposer;
 mod limits;
-pub mod pprof;
+mod pprof;
 mod profile;
 mod protocol;
 mod receiver;

@@ -3,6 +3,7 @@
 //! judged over time by the same leak detector as the tree.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -60,7 +61,8 @@ pub struct Process {
     live: HashMap<u64, (u32, f64)>,
 }
 
-/// Most raw stacks remembered with their site (a cache: forgotten ones are worked out again).
+/// Most raw stacks remembered with their site, by a 64-bit hash of their addresses (a cache:
+/// forgotten ones are worked out again). About 1 MiB at its fullest.
 const MAX_RAW_STACKS: usize = 64 * 1024;
 
 /// Everything the stream said, for the whole tree.
@@ -71,7 +73,7 @@ pub struct Profile {
     /// Call sites, indexed by their number.
     pub sites: Vec<Site>,
     site_index: HashMap<Vec<CodeRef>, u32>,
-    raw_index: HashMap<Vec<CodeRef>, u32>,
+    raw_index: HashMap<u64, u32>,
     /// Names the code, and tells the program's own from libraries.
     pub namer: Namer,
     /// Mean bytes between samples, as the processes reported it.
@@ -197,7 +199,12 @@ impl Profile {
 
     /// The site of a sampled stack: cut where the program's own code starts.
     fn site(&mut self, raw: Vec<CodeRef>) -> u32 {
-        if let Some(&i) = self.raw_index.get(&raw) {
+        let key = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            raw.hash(&mut h);
+            h.finish()
+        };
+        if let Some(&i) = self.raw_index.get(&key) {
             return i;
         }
         let objects = &self.objects;
@@ -208,7 +215,7 @@ impl Profile {
         if self.raw_index.len() >= MAX_RAW_STACKS {
             self.raw_index.clear();
         }
-        self.raw_index.insert(raw, i);
+        self.raw_index.insert(key, i);
         i
     }
 

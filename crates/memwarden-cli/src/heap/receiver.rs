@@ -82,7 +82,8 @@ pub fn receive(
         let polled = connections.iter_mut().take(ready.len()).enumerate();
         for (i, c) in polled.filter(|(i, _)| ready[*i]) {
             any = true;
-            if !read_from(c, profile, &mut buf) {
+            let (open, _) = read_from(c, profile, &mut buf);
+            if !open {
                 closed.push(i);
             }
         }
@@ -103,32 +104,34 @@ pub fn receive(
     }
 }
 
-/// Reads what `c` has sent and applies its complete records; `false` once it closed (or sent
-/// something that is not a heap stream, which closes it too).
-fn read_from(c: &mut Connection, profile: &mut Profile, buf: &mut [u8]) -> bool {
+/// Reads what `c` has sent and applies its complete records; returns whether it is still open
+/// (not after sending something that is not a heap stream) and the bytes read.
+fn read_from(c: &mut Connection, profile: &mut Profile, buf: &mut [u8]) -> (bool, usize) {
+    let mut total = 0;
     loop {
         match c.stream.read(buf) {
-            Ok(0) => return false,
+            Ok(0) => return (false, total),
             Ok(n) => {
+                total += n;
                 c.pending.extend_from_slice(&buf[..n]);
                 match protocol::decode(&c.pending) {
                     Ok((records, used)) => {
                         for r in records {
                             if let protocol::Record::Hello { version, .. } = r {
                                 if version != protocol::VERSION {
-                                    return false;
+                                    return (false, total);
                                 }
                             }
                             profile.apply(&mut c.process, r);
                         }
                         c.pending.drain(..used);
                     }
-                    Err(_) => return false,
+                    Err(_) => return (false, total),
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return (true, total),
+            Err(_) => return (false, total),
         }
     }
 }

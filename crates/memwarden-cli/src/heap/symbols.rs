@@ -84,6 +84,9 @@ fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Most addresses kept named: bounds memwarden's memory on programs with huge code.
+const MAX_KNOWN: usize = 64 * 1024;
+
 /// Names code: blazesym over the object files, each address looked up once and kept.
 pub struct Namer {
     symbolizer: Symbolizer,
@@ -108,6 +111,10 @@ impl Namer {
     /// are the files [`CodeRef::object`] indexes.
     pub fn frames(&mut self, objects: &[PathBuf], r: CodeRef) -> &[Frame] {
         if !self.known.contains_key(&r) {
+            if self.known.len() >= MAX_KNOWN {
+                // A cache: what is forgotten is looked up again.
+                self.known.clear();
+            }
             let frames = self.look_up(objects, r);
             self.known.insert(r, frames);
         }
