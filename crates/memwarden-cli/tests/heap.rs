@@ -242,6 +242,30 @@ fn a_static_program_is_named_as_one_heap_cannot_see_into() {
 }
 
 #[test]
+fn a_setuid_program_is_named_as_one_heap_cannot_see_into() {
+    if !is_root() {
+        eprintln!("skipped: making a program setuid to another user needs root");
+        return;
+    }
+    let lab = Lab::new();
+    let prog = gcc(&lab, "leaky_and_churning.c", &[]);
+    // Owned by nobody and setuid: run by root, it changes identity, and the loader then
+    // ignores LD_PRELOAD.
+    std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o4755);
+    std::fs::set_permissions(&prog, mode).unwrap();
+    let (out, report) = run_heap(&lab, &[], &[prog.to_str().unwrap(), "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "kept 500 blocks\n");
+    assert!(
+        stderr(&out).contains("is setuid or setgid"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(report["heap"]["processes"], 0);
+}
+
+#[test]
 fn s4_leaky_transactions_rank_first_and_s4_fixed_has_no_leaking_site() {
     let [leaky, fixed] = leaky_and_fixed("s4", &[]);
     let first = &sites(&leaky)[0];

@@ -3,7 +3,7 @@
 //! programs linking their own malloc (jemalloc, mimalloc, tcmalloc) never call glibc's.
 //! Only the command itself is checked; the tree's other programs are covered or not alike.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use blazesym::inspect::source::{Elf, Source};
@@ -28,7 +28,14 @@ pub fn check(program: &Path) -> Vec<String> {
     let Ok(meta) = std::fs::metadata(&path) else {
         return notes;
     };
-    if meta.permissions().mode() & 0o6000 != 0 {
+    // The loader ignores LD_PRELOAD only when the program changes its identity (a setuid
+    // program run by another user than its owner).
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mode = meta.permissions().mode();
+    let setuid = mode & 0o4000 != 0 && meta.uid() != euid;
+    let setgid = mode & 0o2000 != 0 && meta.gid() != egid;
+    if setuid || setgid {
         notes.push(format!(
             "{shown} is setuid or setgid: the loader ignores LD_PRELOAD for it, so its allocations are not attributed"
         ));
