@@ -509,8 +509,20 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The smallest size a limit, warning or floor may be: below it, surely a mistake (`--limit 1`
+/// is one byte, not one GiB).
+const MIN_THRESHOLD: u64 = 1 << 20;
+
 fn parse_threshold(s: &str) -> Result<Threshold, String> {
-    units::parse_threshold(s).map_err(|e| e.to_string())
+    let t = units::parse_threshold(s).map_err(|e| e.to_string())?;
+    match t {
+        Threshold::Bytes(b) if b < MIN_THRESHOLD => Err(format!(
+            "'{s}' is {b} bytes: surely not what was meant; give a unit (512MiB, 4GiB, 4G) \
+             or a percentage (75%); at least 1MiB"
+        )),
+        Threshold::Percent(p) if p <= 0.0 => Err(format!("'{s}' must be above 0%")),
+        t => Ok(t),
+    }
 }
 
 fn parse_pressure(s: &str) -> Result<f64, String> {
@@ -652,6 +664,8 @@ mod tests {
             (&["--on-warn", "log"][..], "--warn"),
             (&["--pressure", "200"][..], "at most 100"),
             (&["--timeout", "0s"][..], "longer than zero"),
+            (&["--limit", "1"][..], "surely not what was meant"),
+            (&["--warn", "4096"][..], "give a unit"),
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2);

@@ -30,6 +30,12 @@ pub struct PyVerdict {
     /// Seconds into the series when a leak was called, else None.
     #[pyo3(get)]
     detected_at_s: Option<f64>,
+    /// Whether the floor is rising steadily now (before a leak can be called, too).
+    #[pyo3(get)]
+    rising: bool,
+    /// Seconds into the series when a leak call was taken back (the floor levelled off).
+    #[pyo3(get)]
+    revised_at_s: Option<f64>,
     /// Seconds until a leak reaches the limit given, else None.
     #[pyo3(get)]
     time_to_limit_s: Option<f64>,
@@ -45,6 +51,8 @@ impl From<Verdict> for PyVerdict {
             growth_per_s: v.growth_per_s,
             growth_ci_per_s: v.growth_ci_per_s,
             detected_at_s: v.detected_at_s,
+            rising: v.rising,
+            revised_at_s: v.revised_at_s,
             time_to_limit_s: v.time_to_limit_s,
             reason: v.reason,
         }
@@ -66,6 +74,8 @@ impl PyVerdict {
         d.set_item("growth_bytes_per_s", self.growth_per_s)?;
         d.set_item("growth_ci_bytes_per_s", self.growth_ci_per_s)?;
         d.set_item("detected_at_s", self.detected_at_s)?;
+        d.set_item("rising", self.rising)?;
+        d.set_item("revised_at_s", self.revised_at_s)?;
         d.set_item("time_to_limit_s", self.time_to_limit_s)?;
         d.set_item("reason", &self.reason)?;
         Ok(d)
@@ -121,8 +131,7 @@ fn config(unit: &str, knobs: Option<&Bound<'_, PyDict>>) -> PyResult<DetectorCon
             "warmup_s" => c.warmup_s = number()?,
             "warmup_fraction" => c.warmup_fraction = number()?,
             "min_span_s" => c.min_span_s = number()?,
-            "fast_span_s" => c.fast_span_s = number()?,
-            "fast_growth" => c.fast_growth = number()?,
+            "first_look_s" => c.first_look_s = number()?,
             "min_points" => c.min_points = number()? as usize,
             "min_rate_per_s" => c.min_rate_per_s = number()?,
             "min_relative_rate_per_h" => c.min_relative_rate_per_h = number()?,
@@ -171,12 +180,22 @@ impl PyDetector {
         Ok(())
     }
 
-    /// The current verdict; with `limit` (a size, or a number in the series' units) a leak's
-    /// `time_to_limit_s` is filled in.
+    /// The live verdict: what a watchdog acts on while the series goes on. With `limit` (a
+    /// size, or a number in the series' units), `time_to_limit_s` is filled in while the floor
+    /// rises.
     #[pyo3(signature = (limit=None))]
     fn verdict(&self, limit: Option<&Bound<'_, PyAny>>) -> PyResult<PyVerdict> {
         let limit = limit_value(limit)?;
         Ok(self.detector.verdict_with_limit(limit).into())
+    }
+
+    /// The final verdict, once the series has ended: the whole recorded floor judged (a floor
+    /// that rose significantly and was still rising at the end is a leak, however short the
+    /// series). What `memwarden analyze` and the end of a run report.
+    #[pyo3(signature = (limit=None))]
+    fn final_verdict(&self, limit: Option<&Bound<'_, PyAny>>) -> PyResult<PyVerdict> {
+        let limit = limit_value(limit)?;
+        Ok(self.detector.final_verdict(limit).into())
     }
 
     /// The current verdict's kind alone (cheaper than `verdict()`).
@@ -258,7 +277,7 @@ pub struct PyAnalysis {
     /// The points, `(seconds from the first sample, value)`.
     #[pyo3(get)]
     points: Vec<(f64, f64)>,
-    /// The detector's verdict.
+    /// The final verdict over the whole trace (as `memwarden analyze` gives it).
     #[pyo3(get)]
     verdict: PyVerdict,
 }
@@ -307,7 +326,7 @@ pub fn analyze(
         for &(t, v) in &points {
             d.push(t, v);
         }
-        d.verdict_with_limit(limit)
+        d.final_verdict(limit)
     });
     let peak = points.iter().copied().fold(
         (f64::MIN, 0.0),

@@ -8,6 +8,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use memwarden::detect::{Detector, DetectorConfig};
 use memwarden::guard::{LeakNotice, Reading, Watchdog, Watched};
 use memwarden::sample::tree::{Descendants, Membership};
 use memwarden::units::{format_bytes, Threshold};
@@ -91,6 +92,7 @@ struct Settings {
     on_warn: Option<Py<PyAny>>,
     on_limit: Option<Py<PyAny>>,
     on_leak: Option<Py<PyAny>>,
+    leak_after: Option<Duration>,
 }
 
 /// The native watchdog; `memwarden.Watchdog` wraps it with context managers.
@@ -125,7 +127,8 @@ where
 impl PyWatchdog {
     #[new]
     #[pyo3(signature = (*, warn=None, limit=None, interval=None, on_warn=None, on_limit=None,
-                        on_leak=None, tree=None, rearm_below=0.9, trim=false))]
+                        on_leak=None, leak_after=None, tree=None, rearm_below=0.9,
+                        trim=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         warn: Option<&Bound<'_, PyAny>>,
@@ -134,6 +137,7 @@ impl PyWatchdog {
         on_warn: Option<Py<PyAny>>,
         on_limit: Option<Py<PyAny>>,
         on_leak: Option<Py<PyAny>>,
+        leak_after: Option<&Bound<'_, PyAny>>,
         tree: Option<Vec<u32>>,
         rearm_below: f64,
         trim: bool,
@@ -155,6 +159,7 @@ impl PyWatchdog {
                 on_warn,
                 on_limit,
                 on_leak,
+                leak_after: convert::optional_duration(leak_after, "leak_after")?,
             },
             running: Mutex::new(None),
         })
@@ -190,6 +195,12 @@ impl PyWatchdog {
         if let Some(f) = &s.on_limit {
             let f = f.clone_ref(py);
             b = b.on_critical(move |r| call_back(&f, PyReading::from(r)));
+        }
+        if let Some(after) = s.leak_after {
+            b = b.leak_judge(Detector::new(DetectorConfig {
+                min_span_s: after.as_secs_f64(),
+                ..DetectorConfig::default()
+            }));
         }
         if let Some(f) = &s.on_leak {
             let f = f.clone_ref(py);

@@ -130,7 +130,7 @@ def test_a_tree_counts_its_children():
 def test_a_fast_leak_is_called():
     called = threading.Event()
     kept = []
-    with memwarden.Watchdog(interval="50ms", on_leak=called.set) as w:
+    with memwarden.Watchdog(interval="50ms", on_leak=called.set, leak_after="20s") as w:
         end = time.monotonic() + 90
         while not called.is_set() and time.monotonic() < end:
             chunk = bytearray(1 << 20)

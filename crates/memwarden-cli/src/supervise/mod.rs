@@ -168,15 +168,36 @@ fn nearest_limit(guarding: &Guarding, ambient: Option<u64>) -> Option<u64> {
 }
 
 /// The parts of a session's loop, once its guard is set up and its store opened.
+/// Who a session's actions act on: the tree's roots, and where hooks are reaped.
+struct Targets {
+    roots: Roots,
+    root_pids: Vec<u32>,
+    label: String,
+    children: Children,
+    wake: crossbeam_channel::Sender<signals::Wake>,
+}
+
 fn parts(
     opts: &SessionOptions,
     guarding: &Guarding,
-    actor: Actor,
+    targets: Targets,
     recorder: Recorder,
     metrics: Option<Served>,
     limit: Option<u64>,
     reclaim: Option<reclaim::Reclaim>,
 ) -> Parts {
+    let actor = Actor::new(ActorSetup {
+        on_warn: opts.guard.on_warn.clone(),
+        on_leak: opts.guard.on_leak.clone(),
+        children: targets.children,
+        wake: targets.wake,
+        hook_timeout: opts.guard.hook_timeout,
+        roots: targets.roots,
+        root_pids: targets.root_pids,
+        label: targets.label,
+        limit_bytes: guarding.limit_bytes(),
+        warn_bytes: guarding.rules.warn,
+    });
     let mut sinks = Sinks::default();
     sinks.push(Box::new(recorder));
     sinks.push(Box::new(Console::new(opts.metric, opts.quiet)));
@@ -331,23 +352,18 @@ pub fn run(
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
         .unwrap_or_default();
-    let actor = Actor::new(ActorSetup {
-        on_warn: opts.guard.on_warn.clone(),
-        on_leak: opts.guard.on_leak.clone(),
-        children,
-        wake: wake_tx,
-        hook_timeout: opts.guard.hook_timeout,
+    let targets = Targets {
         roots: Roots::Command(Arc::clone(&forward_to)),
         root_pids: vec![pid],
         label,
-        limit_bytes: guarding.limit_bytes(),
-        warn_bytes: guarding.rules.warn,
-    });
+        children,
+        wake: wake_tx,
+    };
     let limit = nearest_limit(&guarding, ambient);
     let parts = parts(
         opts,
         &guarding,
-        actor,
+        targets,
         recorder,
         metrics,
         limit,
@@ -391,7 +407,7 @@ pub fn run(
     }
     monitor.leftovers(afterwards.keep_leftovers)?;
 
-    let verdict = monitor.verdict();
+    let verdict = monitor.final_verdict();
     let stops = monitor.stops().clone();
     let mut status = match (stops.by, exit_info.code, exit_info.signal) {
         // memwarden claims a stop only for a tree that is gone.
@@ -516,20 +532,15 @@ pub fn watch(
     );
     guarding.annotate(&mut meta.options);
     let recorder = open_recorder(opts, &meta, None);
-    let actor = Actor::new(ActorSetup {
-        on_warn: opts.guard.on_warn.clone(),
-        on_leak: opts.guard.on_leak.clone(),
-        children,
-        wake: wake_tx,
-        hook_timeout: opts.guard.hook_timeout,
+    let targets = Targets {
         roots: Roots::Watched(pids.to_vec()),
         root_pids: pids.to_vec(),
         label,
-        limit_bytes: guarding.limit_bytes(),
-        warn_bytes: guarding.rules.warn,
-    });
+        children,
+        wake: wake_tx,
+    };
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, metrics, limit, None);
+    let parts = parts(opts, &guarding, targets, recorder, metrics, limit, None);
     let notes = std::mem::take(&mut guarding.notes);
     let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();

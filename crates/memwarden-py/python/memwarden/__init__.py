@@ -131,6 +131,9 @@ class Watchdog:
         on_warn, on_limit: called on crossing ``warn``, ``limit``.
         on_leak: called once, when the streaming leak detector calls a leak on the floor of
             the watched memory (a steady rise; not a sawtooth, not a cache that fills).
+        leak_after: how long a steady rise must last before ``on_leak`` is called (default
+            6 minutes: a cache that fills at a steady pace looks like a leak until it stops,
+            and real ones fill for minutes; shorten it where no such cache can be).
         tree: watch these processes and all their descendants (summed) instead of this one;
             ``tree=os.getpid()`` includes this process's children.
         rearm_below: hysteresis fraction in (0, 1].
@@ -155,6 +158,7 @@ class Watchdog:
         on_warn: Optional[Callable[..., Any]] = None,
         on_limit: Optional[Callable[..., Any]] = None,
         on_leak: Optional[Callable[..., Any]] = None,
+        leak_after: Optional[Duration] = None,
         tree: Union[int, Sequence[int], None] = None,
         rearm_below: float = 0.9,
         trim: bool = False,
@@ -168,6 +172,7 @@ class Watchdog:
             on_warn=_adapt(on_warn, "on_warn"),
             on_limit=_adapt(on_limit, "on_limit"),
             on_leak=_adapt(on_leak, "on_leak"),
+            leak_after=leak_after,
             tree=None if tree is None else list(tree),
             rearm_below=rearm_below,
             trim=trim,

@@ -35,6 +35,7 @@ class Watchdog:
         on_warn: Optional[Callable[[Reading], Any]] = None,
         on_limit: Optional[Callable[[Reading], Any]] = None,
         on_leak: Optional[Callable[[Leak], Any]] = None,
+        leak_after: Optional[_Duration] = None,
         tree: Optional[Sequence[int]] = None,
         rearm_below: float = 0.9,
         trim: bool = False,
@@ -107,6 +108,12 @@ class Verdict:
     @property
     def detected_at_s(self) -> Optional[float]: ...
     @property
+    def rising(self) -> bool:
+        """Whether the floor is rising steadily now (before a leak can be called, too)."""
+    @property
+    def revised_at_s(self) -> Optional[float]:
+        """When a leak call was taken back: the floor levelled off (a cache that filled)."""
+    @property
     def time_to_limit_s(self) -> Optional[float]: ...
     @property
     def reason(self) -> str: ...
@@ -118,21 +125,26 @@ class Detector:
     """The streaming leak detector over one ``(t_seconds, value)`` series.
 
     ``unit`` is ``"bytes"`` or, for a count, its plural noun (``"threads"``); keyword
-    arguments override the detector's knobs (``warmup_s``, ``min_span_s``, ``fast_span_s``,
-    ``fast_growth``, ``min_points``, ``min_rate_per_s``, ``min_relative_rate_per_h``,
+    arguments override the detector's knobs (``warmup_s``, ``min_span_s``, ``first_look_s``,
+    ``min_points``, ``min_rate_per_s``, ``min_relative_rate_per_h``,
     ``significance``, ``min_half_ratio``, ``bucket_s``, ``max_buckets``, ``warmup_fraction``).
 
     >>> from memwarden import Detector
     >>> d = Detector()
     >>> d.extend((t, (10 << 20) + t * (1 << 20)) for t in range(60))
-    >>> d.verdict().kind
+    >>> d.verdict().rising
+    True
+    >>> d.final_verdict().kind
     'leak'
     """
 
     def __init__(self, unit: str = "bytes", **knobs: float) -> None: ...
     def push(self, t: float, value: float) -> None: ...
     def extend(self, points: Iterable[Tuple[float, float]]) -> None: ...
-    def verdict(self, limit: Optional[Union[_Size, float]] = None) -> Verdict: ...
+    def verdict(self, limit: Optional[Union[_Size, float]] = None) -> Verdict:
+        """The live verdict: what to act on while the series goes on."""
+    def final_verdict(self, limit: Optional[Union[_Size, float]] = None) -> Verdict:
+        """The final verdict over the whole series, once it has ended."""
     @property
     def kind(self) -> str: ...
     @property
