@@ -54,7 +54,7 @@ pub struct HeapSite {
     pub allocated_bytes: u64,
     /// Samples taken here.
     pub samples: u64,
-    /// The detector's verdict on this site's live bytes.
+    /// The detector's final verdict on this site's live bytes (the whole run judged).
     pub verdict: SiteVerdict,
     /// The stack, innermost first (inlined calls expanded).
     pub frames: Vec<SiteFrame>,
@@ -101,7 +101,12 @@ impl HeapReport {
     /// Ranks and names the sites of `profile`.
     pub fn from_profile(profile: &mut Profile, notes: Vec<String>) -> Self {
         let mut order: Vec<usize> = (0..profile.sites.len()).collect();
-        let verdicts: Vec<_> = profile.sites.iter().map(|s| s.detector.verdict()).collect();
+        // The run has ended: each site's whole floor is judged, as the tree's is.
+        let verdicts: Vec<_> = profile
+            .sites
+            .iter()
+            .map(|s| s.detector.final_verdict(None))
+            .collect();
         let key = |i: usize| {
             let v = &verdicts[i];
             (
