@@ -378,6 +378,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_leftovers: bool,
 
+    #[command(flatten)]
+    pub heap: HeapArgs,
+
     /// The command to run, after `--`
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -390,6 +393,24 @@ pub enum WaitFor {
     Command,
     /// The exit of every process of the tree
     Tree,
+}
+
+/// `run --heap`: which call sites hold the memory that grows.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Heap call sites")]
+pub struct HeapArgs {
+    /// Attribute the heap to call sites: preload a sampling allocator hook into the tree
+    /// (dynamically linked glibc programs) and judge each site's live bytes
+    #[arg(long)]
+    pub heap: bool,
+
+    /// Mean bytes between sampled allocations, per thread (smaller: finer and dearer)
+    #[arg(long, value_name = "SIZE", default_value = "512KiB", value_parser = parse_sample, requires = "heap")]
+    pub heap_sample: u64,
+
+    /// Also write the sites as a pprof profile (alloc_space, inuse_space): `--heap-export pprof FILE`
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"], value_parser = clap::value_parser!(OsString), requires = "heap")]
+    pub heap_export: Option<Vec<OsString>>,
 }
 
 /// `memwarden watch`.
@@ -585,6 +606,14 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_sample(s: &str) -> Result<u64, String> {
+    match units::parse_size(s) {
+        Ok(0) => Err("the sample interval must be at least 1 byte".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -3,6 +3,7 @@
 mod analyze;
 mod cli;
 mod exit;
+mod heap;
 mod judge;
 mod options;
 mod record;
@@ -45,8 +46,14 @@ fn main() -> ExitCode {
                 wait_tree: args.wait == cli::WaitFor::Tree,
                 keep_leftovers: args.keep_leftovers,
             };
-            let outcome = supervise::run(&opts, &gates, afterwards, &args.command);
-            finish_session(&opts, &exports(&args.sampling), outcome)
+            let heap = heap::start(heap::options(&args.heap, &opts)?.as_ref(), &args.command)?;
+            let env = heap.as_ref().map_or(&[][..], |h| h.env());
+            let outcome = supervise::run(&opts, &gates, afterwards, &args.command, env);
+            finish_session(
+                &opts,
+                &exports(&args.sampling),
+                heap::conclude(heap, outcome, &opts.db),
+            )
         }),
         Command::Watch(args) => {
             session_options(&args.sampling, RunKind::Watch, db).and_then(|opts| {

@@ -60,6 +60,9 @@ pub fn page(run: &Run<'_>) -> String {
     memory(&mut h, run);
     counts(&mut h, run);
     processes(&mut h, run);
+    if let Some(heap) = &r.heap {
+        h.push_str(&crate::heap::render::html(heap));
+    }
     events(&mut h, run);
     details(&mut h, run);
     let _ = write!(

@@ -254,6 +254,7 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
     if let Some(judges) = so_far {
         report.verdict = Some(judges.verdict(row.meta.options.limit_bytes));
     }
+    report.heap = crate::heap::HeapReport::load(store, row.id)?;
     Ok(report)
 }
 

@@ -58,6 +58,9 @@ pub struct RunReport {
     pub machine: MachineReport,
     /// What happened, in time order.
     pub events: Vec<Event>,
+    /// Call-site attribution (`run --heap` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<crate::heap::HeapReport>,
 }
 
 /// The tree's memory over the run, in the run's metric.
@@ -352,6 +355,7 @@ impl RunStats {
                 max_psi_some_avg10: self.max_psi,
             },
             events,
+            heap: None,
         }
     }
 }

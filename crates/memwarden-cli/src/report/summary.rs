@@ -84,6 +84,9 @@ pub fn summary(report: &RunReport, stored: Option<&Stored<'_>>, layout: Layout) 
     for gate in report.events.iter().filter(|e| e.kind == EventKind::Gate) {
         field(&mut out, "gate", &printable(&gate.detail), layout);
     }
+    if let Some(heap) = &report.heap {
+        out.push_str(&crate::heap::render::text(heap, layout.width));
+    }
     let stored_line = match (stored, report.run_id) {
         (Some(s), Some(id)) => {
             let lost = report

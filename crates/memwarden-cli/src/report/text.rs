@@ -273,6 +273,9 @@ pub fn full(
         );
         out.push_str(&groups_table(&report.processes.groups).render(layout.width));
     }
+    if let Some(heap) = &report.heap {
+        let _ = write!(out, "\n{}", crate::heap::render::text(heap, layout.width));
+    }
     if !report.events.is_empty() {
         let _ = writeln!(out, "\n{}", layout.paint("1", "events"));
         let kind_width = report

@@ -241,12 +241,14 @@ fn serve_metrics(opts: &SessionOptions, label: &str, tree: RunKind) -> Result<Op
     }))
 }
 
-/// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
+/// `memwarden run`: starts `argv` (with `env` added to its environment), watches its tree
+/// until it exits, stops leftovers.
 pub fn run(
     opts: &SessionOptions,
     gates: &Gates,
     afterwards: Afterwards,
     argv: &[OsString],
+    env: &[(OsString, OsString)],
 ) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
@@ -306,7 +308,7 @@ pub fn run(
     };
     let pid = {
         let mut registry = children.lock();
-        let pid = match child::spawn(argv, setup) {
+        let pid = match child::spawn(argv, env, setup) {
             Ok(pid) => pid,
             Err(e) => {
                 eprintln!("memwarden: {}", e.message);
