@@ -435,7 +435,7 @@ impl ProcessTree {
             let now = &mut tr.now;
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
             let phase = u64::from(pid) + index;
-            if young || phase % slow_every == 0 {
+            if young || phase.is_multiple_of(slow_every) {
                 if let Ok(status) = self.fs.status(pid, &mut self.buf) {
                     now.swap_bytes = status.swap_bytes;
                     now.threads = status.threads;
@@ -454,7 +454,7 @@ impl ProcessTree {
                 }
                 now.fds = self.fs.fd_count(pid).ok();
             }
-            if first || phase % pss_every == 0 {
+            if first || phase.is_multiple_of(pss_every) {
                 if let Ok(pss) = self.fs.pss(pid, &mut self.buf) {
                     now.pss_bytes = Some(pss);
                 }
