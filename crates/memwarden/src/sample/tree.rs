@@ -10,10 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
-use rustix::fd::OwnedFd;
-use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
-
 use super::cgroup::Cgroup;
+use super::listing::ProcLister;
 use super::procfs::{self, ProcFs, ReadError, Stat};
 use super::types::{ProcessSample, ProcessSummary, TreeTotals};
 use super::SampleError;
@@ -94,10 +92,7 @@ pub struct ProcessTree {
     seen: u64,
     exited: Vec<ProcessSummary>,
     page_size: u64,
-    proc_dir: Option<OwnedFd>,
-    loadavg: Option<File>,
-    last_pid: Option<u32>,
-    dirbuf: Vec<u8>,
+    lister: ProcLister,
     buf: Vec<u8>,
     statm_buf: [u8; 256],
     listed: Vec<u32>,
@@ -108,6 +103,7 @@ impl ProcessTree {
     /// A tree found by `membership`, reading from `fs`.
     pub fn new(fs: ProcFs, membership: Membership, cadence: Cadence) -> Self {
         ProcessTree {
+            lister: ProcLister::new(fs.root()),
             fs,
             membership,
             cadence,
@@ -120,10 +116,6 @@ impl ProcessTree {
             seen: 0,
             exited: Vec::new(),
             page_size: rustix::param::page_size() as u64,
-            proc_dir: None,
-            loadavg: None,
-            last_pid: None,
-            dirbuf: Vec::with_capacity(64 * 1024),
             buf: Vec::with_capacity(4096),
             statm_buf: [0; 256],
             listed: Vec::new(),
@@ -216,10 +208,10 @@ impl ProcessTree {
             Membership::Descendants(_) => {
                 // Without a fork anywhere since the last listing there is nothing new to find;
                 // members that left are found by reading them.
-                if !self.forked_since_listing() {
+                if !self.lister.forked_since_last() {
                     return Ok(());
                 }
-                self.list_proc()?
+                self.lister.list(&mut self.listed)?
             }
         }
         let pass = self.pass;
@@ -350,52 +342,6 @@ impl ProcessTree {
         }
     }
 
-    /// Whether any process or thread was created since the last listing: the last PID the
-    /// kernel handed out (the last field of `/proc/loadavg`) has moved. One `pread` of a held
-    /// file instead of listing every process of the machine.
-    fn forked_since_listing(&mut self) -> bool {
-        if self.loadavg.is_none() {
-            self.loadavg = File::open(self.fs.root().join("loadavg")).ok();
-        }
-        let last = self.loadavg.as_ref().and_then(|f| {
-            let n = procfs::read_held(f, &mut self.statm_buf).ok()?;
-            let text = std::str::from_utf8(&self.statm_buf[..n]).ok()?;
-            text.split_ascii_whitespace().last()?.parse::<u32>().ok()
-        });
-        match last {
-            Some(pid) if self.last_pid == Some(pid) => false,
-            _ => {
-                self.last_pid = last;
-                true
-            }
-        }
-    }
-
-    /// One `getdents` pass over the proc root, numeric names only, into `self.listed`.
-    fn list_proc(&mut self) -> Result<(), SampleError> {
-        let root = self.fs.root().to_path_buf();
-        let listing = |e: rustix::io::Errno| SampleError::Listing(root.clone(), e.into());
-        if self.proc_dir.is_none() {
-            let fd = rustix::fs::open(
-                self.fs.root(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(listing)?;
-            self.proc_dir = Some(fd);
-        }
-        let fd = self.proc_dir.as_ref().expect("opened above");
-        rustix::fs::seek(fd, SeekFrom::Start(0)).map_err(listing)?;
-        let mut dir = RawDir::new(fd, self.dirbuf.spare_capacity_mut());
-        while let Some(entry) = dir.next() {
-            let entry = entry.map_err(listing)?;
-            if let Some(pid) = parse_pid(entry.file_name().to_bytes()) {
-                self.listed.push(pid);
-            }
-        }
-        Ok(())
-    }
-
     /// Reads every member and sums the tree. Members whose `statm` reads as gone are retired.
     fn read_members(&mut self, t: f64) -> TreeTotals {
         let mut totals = TreeTotals::default();
@@ -494,29 +440,14 @@ impl ProcessTree {
     }
 }
 
-fn is_dead(fs: &ProcFs, pid: u32, buf: &mut Vec<u8>) -> bool {
+pub(crate) fn is_dead(fs: &ProcFs, pid: u32, buf: &mut Vec<u8>) -> bool {
     fs.stat(pid, buf)
         .map_or(true, |s| matches!(s.state, 'Z' | 'X'))
-}
-
-fn parse_pid(name: &[u8]) -> Option<u32> {
-    if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(name).ok()?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pid_names() {
-        assert_eq!(parse_pid(b"123"), Some(123));
-        for bad in [&b""[..], b"self", b"12a", b"99999999999"] {
-            assert_eq!(parse_pid(bad), None);
-        }
-    }
 
     #[test]
     fn cadence_scales_with_interval() {
