@@ -85,6 +85,11 @@ impl Judges {
         changes
     }
 
+    /// The memory floor the detector judges: `(t, bytes)` per bucket, oldest first.
+    pub fn floor(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.memory.floor()
+    }
+
     /// The run's verdict now. `limit` is the tightest known cap on the tree's memory
     /// (`--limit`, a cgroup limit); the machine's available memory is always one.
     pub fn verdict(&self, limit: Option<u64>) -> RunVerdict {

@@ -106,7 +106,7 @@ pub fn ending(report: &RunReport) -> String {
             (Some(code), None) => format!("exited with status {code}{by}"),
             (None, None) => format!("ended{by}"),
         },
-        None if report.kind == RunKind::Watch => format!("was watched{by}"),
+        None if report.kind != RunKind::Run => format!("was watched{by}"),
         None => format!("could not be started{by}"),
     }
 }
@@ -120,7 +120,7 @@ pub fn signal_name(sig: i32) -> String {
 
 /// How the run ended and how long it lasted: "exited with status 7 after 12.0s".
 pub fn ended_after(report: &RunReport) -> String {
-    let when = if report.kind == RunKind::Watch {
+    let when = if report.kind != RunKind::Run {
         "for"
     } else {
         "after"
