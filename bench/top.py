@@ -183,14 +183,14 @@ def soak(args, work, population, minutes):
     start = time.monotonic()
     readings = []
     transient = []
-    extra = Population(total_groups=520)
+    extra = Population(total_groups=GROUPS + 10)
     extra_names = extra.names[GROUPS:]
     tick = 0
     while p.poll() is None:
         time.sleep(1)
         tick += 1
         population.churn(5)
-        # Every 30 s, twenty processes of commands never seen before; gone 30 s later.
+        # Every 30 s, ten processes of ten commands not seen for a while; gone 30 s later.
         if tick % 30 == 0:
             for q in transient:
                 q.kill()
@@ -294,9 +294,9 @@ def write(args, results, readings):
             f"(settled range {min(settled) / 1024:.1f}–{max(settled) / 1024:.1f} MiB)",
             "",
             f"Soak: {args.soak_minutes} min of `memwarden top --by command` while, every second, 5 "
-            "processes were stopped and 5 started, and every 30 s twenty processes of twenty "
-            "commands never seen before started (and went 30 s later: groups that come and go, "
-            "forgotten 5 min after they go). Resident memory every 10 s (s: MiB):",
+            "processes were stopped and 5 started, and every 30 s ten processes of ten more "
+            "commands started and went 30 s later (groups that come and go: forgotten 5 min "
+            "after they go, so up to 510 groups at once). Resident memory every 10 s (s: MiB):",
             "",
             ", ".join(f"{t}: {r / 1024:.1f}" for t, r in readings),
         ]

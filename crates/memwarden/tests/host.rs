@@ -312,12 +312,12 @@ fn helpers_share_a_command_group_and_gone_groups_are_forgotten() {
 fn pythons(n: usize, mib: u32, tag: &str) -> Vec<Child> {
     let code = format!(
         "import sys, time\nb = bytearray({mib} << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n\
-         print('ready', flush=True)\ntime.sleep(60)  # {tag}\n"
+         print('ready', flush=True)\ntime.sleep(60)\n"
     );
     (0..n)
         .map(|_| {
             Command::new("python3")
-                .args(["-c", &code])
+                .args(["-c", &code, tag])
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -327,7 +327,8 @@ fn pythons(n: usize, mib: u32, tag: &str) -> Vec<Child> {
 
 #[test]
 fn real_processes_of_one_command_are_one_group() {
-    let mut children = pythons(3, 20, "mw-host-test");
+    // The tag makes the shape this test's own (other programs may run `python3 -c`).
+    let mut children = pythons(3, 20, "mwhosttest");
     for c in &mut children {
         use std::io::BufRead;
         let mut line = String::new();
@@ -358,7 +359,7 @@ fn real_processes_of_one_command_are_one_group() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(group.name, "python3 -c …");
+    assert_eq!(group.name, "python3 -c … mwhosttest");
     assert!(group.sample.tree.anon_bytes >= 3 * (20 << 20), "{group:?}");
     assert!(s.processes() >= 4, "every process of the machine is read");
     for mut c in children {

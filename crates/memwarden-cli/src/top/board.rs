@@ -13,17 +13,22 @@ use crate::judge::{describe, Judges};
 use crate::record::{Event, EventKind, RunVerdict};
 use crate::report::model::Metric;
 
-/// Readings of a group's memory kept for its sparkline.
+/// Readings of a group's memory kept for its sparkline and chart.
 pub const HISTORY: usize = 120;
 /// Seconds between two refreshes of a group's verdict (its figures), besides on every change.
-const VERDICT_EVERY: f64 = 5.0;
+const VERDICT_EVERY: f64 = 10.0;
 /// Most floor buckets per detector in `top`, where hundreds of groups are judged at once, each
-/// by four detectors (memory, threads, descriptors, processes). A detector's memory grows with
-/// its buckets: measured over ten minutes of 1 s samples, 27 KiB at the default 128 buckets,
-/// 7.3 KiB at 32, 4.4 KiB at 24 — so 500 groups cost 8.6 MiB at 24. The floor's resolution is
-/// then 1/12..1/24 of the time watched: still 8 points or more (the fewest the detector
-/// judges) once warm-up is over.
-const HOST_MAX_BUCKETS: usize = 24;
+/// by four detectors (memory, threads, descriptors, processes): a detector keeps its floor and
+/// a copy of it to judge, so its memory grows with its buckets — 1.8 KiB at 32 buckets after
+/// ten minutes of 1 s samples, against 5.6 KiB at the default 128. 500 groups cost 3.6 MiB.
+/// The floor's resolution is 1/16..1/32 of the time watched: 16 points or more once warm-up
+/// is over, twice the fewest the detector judges.
+const HOST_MAX_BUCKETS: usize = 32;
+/// Width of a floor bucket at the start, seconds, in `top`: the detector looks again whenever
+/// a bucket closes, so at 1 s samples and the default 1 s buckets every group's four detectors
+/// would each look every second. At 2 s (which, on the detector's labeled corpus, changed no
+/// verdict) they look half as often, and each bucket's floor is the lower of two readings.
+const HOST_BUCKET_S: f64 = 2.0;
 
 /// One group as the view shows it.
 pub struct Row {
@@ -39,10 +44,10 @@ pub struct Row {
     pub peak_bytes: u64,
     /// Its cgroup limit, when it has one.
     pub limit_bytes: Option<u64>,
-    /// Its latest verdict.
-    pub verdict: RunVerdict,
-    /// Its recent memory, oldest first.
-    pub history: VecDeque<u64>,
+    /// Where its latest verdict stands.
+    pub verdict: Standing,
+    /// Its recent memory, KiB, oldest first.
+    pub history: VecDeque<u32>,
     /// Whether it has no process now (gone, not yet forgotten).
     pub gone: bool,
     /// Samples taken of it.
@@ -59,24 +64,83 @@ pub struct Update<'a> {
     pub new: bool,
     /// Verdict changes, as events.
     pub events: Vec<Event>,
-    /// Whether its verdict was refreshed.
-    pub verdict: bool,
+    /// Its verdict, when refreshed.
+    pub verdict: Option<RunVerdict>,
+}
+
+/// What the view ranks and shows of a group's verdict between refreshes. The whole verdict,
+/// with its reasons, is ten times the size: it is worded on demand ([`Row::full_verdict`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// The verdict's kind.
+    pub kind: VerdictKind,
+    /// What leaks, when not memory alone (`threads`, `memory, fds`...); empty otherwise.
+    pub resource: String,
+    /// The floor's growth when measured, else 0, bytes per second.
+    pub growth_bytes_per_s: f64,
+    /// Seconds until the group's memory is exhausted, for a leak.
+    pub time_to_limit_s: Option<f64>,
+}
+
+impl Default for Standing {
+    fn default() -> Self {
+        Standing::of(&RunVerdict::default())
+    }
+}
+
+impl Standing {
+    /// The standing of verdict `v`.
+    pub fn of(v: &RunVerdict) -> Standing {
+        let leaks_more = v.leaks() && v.resource != "memory";
+        Standing {
+            kind: v.kind,
+            resource: if leaks_more {
+                v.resource.clone()
+            } else {
+                String::new()
+            },
+            growth_bytes_per_s: if v.growth_measured() {
+                v.growth_bytes_per_s
+            } else {
+                0.0
+            },
+            time_to_limit_s: v.time_to_limit_s,
+        }
+    }
+
+    /// Whether a leak is called.
+    pub fn leaks(&self) -> bool {
+        self.kind == VerdictKind::Leak
+    }
+}
+
+impl Row {
+    /// The group's whole verdict now, reasons worded.
+    pub fn full_verdict(&self) -> RunVerdict {
+        self.judges.verdict(self.limit_bytes)
+    }
 }
 
 /// Every group, judged.
 pub struct Board {
+    /// Whether verdicts are worded as the session goes (a live view or a sink reads them);
+    /// otherwise only on a change of kind and at the end.
+    live: bool,
     metric: Metric,
     detector: DetectorConfig,
     rows: HashMap<u64, Row>,
 }
 
 impl Board {
-    /// An empty board judging `metric` with `detector` (its floor bounded for many groups).
-    pub fn new(metric: Metric, detector: DetectorConfig) -> Board {
+    /// An empty board judging `metric` with `detector` (its floor bounded for many groups);
+    /// `live` when something reads the verdicts as the session goes.
+    pub fn new(metric: Metric, detector: DetectorConfig, live: bool) -> Board {
         Board {
+            live,
             metric,
             detector: DetectorConfig {
                 max_buckets: detector.max_buckets.min(HOST_MAX_BUCKETS),
+                bucket_s: detector.bucket_s.max(HOST_BUCKET_S),
                 ..detector
             },
             rows: HashMap::new(),
@@ -99,7 +163,7 @@ impl Board {
             bytes: 0,
             peak_bytes: 0,
             limit_bytes: g.limit_bytes,
-            verdict: RunVerdict::default(),
+            verdict: Standing::default(),
             history: VecDeque::with_capacity(HISTORY),
             gone: false,
             samples: 0,
@@ -119,29 +183,33 @@ impl Board {
         if row.history.len() == HISTORY {
             row.history.pop_front();
         }
-        row.history.push_back(row.bytes);
+        row.history
+            .push_back(u32::try_from(row.bytes >> 10).unwrap_or(u32::MAX));
         let changes = row.judges.push(s);
         let events: Vec<Event> = changes
             .iter()
             .map(|c| Event::new(s.t, EventKind::Verdict, describe(c)))
             .collect();
-        let refresh = !changes.is_empty() || s.t - row.verdict_at >= VERDICT_EVERY;
-        if refresh {
+        let due = self.live && s.t - row.verdict_at >= VERDICT_EVERY;
+        let refresh = !changes.is_empty() || due;
+        let verdict = refresh.then(|| {
             row.verdict_at = s.t;
-            row.verdict = row.judges.verdict(g.limit_bytes);
-        }
+            let v = row.full_verdict();
+            row.verdict = Standing::of(&v);
+            v
+        });
         Update {
             row,
             new,
             events,
-            verdict: refresh,
+            verdict,
         }
     }
 
-    /// Words every group's verdict now (for the report at the end).
+    /// Brings every group's standing up to date (for the report at the end).
     pub fn refresh_verdicts(&mut self) {
         for row in self.rows.values_mut() {
-            row.verdict = row.judges.verdict(row.limit_bytes);
+            row.verdict = Standing::of(&row.full_verdict());
         }
     }
 
@@ -232,22 +300,13 @@ impl SortBy {
 
 /// The floor's growth when measured, else 0 (an inconclusive verdict has no trend).
 pub fn growth(row: &Row) -> f64 {
-    growth_of(&row.verdict)
-}
-
-/// A verdict's floor growth when measured, else 0.
-pub fn growth_of(v: &RunVerdict) -> f64 {
-    if v.growth_measured() {
-        v.growth_bytes_per_s
-    } else {
-        0.0
-    }
+    row.verdict.growth_bytes_per_s
 }
 
 /// Leaks first, by time to exhaustion (a leak without a projection after those with one);
 /// then every group by the floor's growth, fastest first; live groups before gone ones.
 fn rank(a: &Row, b: &Row) -> Ordering {
-    let leak = |r: &Row| r.verdict.kind == VerdictKind::Leak;
+    let leak = |r: &Row| r.verdict.leaks();
     let ttl = |r: &Row| r.verdict.time_to_limit_s.unwrap_or(f64::INFINITY);
     a.gone
         .cmp(&b.gone)
@@ -275,12 +334,11 @@ mod tests {
             bytes: 1,
             peak_bytes: 1,
             limit_bytes: None,
-            verdict: RunVerdict {
+            verdict: Standing {
                 kind,
-                memory_kind: kind,
                 time_to_limit_s: ttl,
                 growth_bytes_per_s: growth,
-                ..RunVerdict::default()
+                ..Standing::default()
             },
             history: VecDeque::new(),
             gone: false,
@@ -292,7 +350,7 @@ mod tests {
 
     #[test]
     fn leaks_rank_first_soonest_exhaustion_first_then_growth() {
-        let mut board = Board::new(Metric::Anon, DetectorConfig::default());
+        let mut board = Board::new(Metric::Anon, DetectorConfig::default(), true);
         let rows = [
             row("growing", VerdictKind::Plateau, None, 5e6),
             row("slow leak", VerdictKind::Leak, Some(86_400.0), 1e3),

@@ -68,7 +68,9 @@ pub fn run(args: &TopArgs, db: Option<&Path>) -> Result<u8> {
     crate::supervise::child::raise_nofile();
     let sampler = HostSampler::new(by, HostCadence::for_interval(args.interval))
         .context("cannot read the machine's processes")?;
-    let mut session = Session::new(sampler, metric, args, recorder);
+    // Verdicts are worded as the session goes only for what reads them then.
+    let live = interactive || served.is_some() || recorder.is_some();
+    let mut session = Session::new(sampler, metric, args, recorder, live);
     if let Some((exporter, _)) = &served {
         session.exporter = Some(exporter.clone());
     }
@@ -132,6 +134,7 @@ impl Session {
         metric: Metric,
         args: &TopArgs,
         recorder: Option<GroupRecorder>,
+        live: bool,
     ) -> Self {
         let now = SystemTime::now();
         let knobs = crate::options::detector_knobs(&args.detect);
@@ -155,7 +158,7 @@ impl Session {
             },
         };
         Session {
-            board: Board::new(metric, knobs.config()),
+            board: Board::new(metric, knobs.config(), live),
             sampler,
             exporter: None,
             metrics: HashMap::new(),
@@ -198,8 +201,8 @@ impl Session {
             }
             let mut records = vec![Record::Sample(row.last)];
             records.extend(up.events.into_iter().map(Record::Event));
-            if up.verdict {
-                records.push(Record::Verdict(row.verdict.clone()));
+            if let Some(v) = up.verdict {
+                records.push(Record::Verdict(v));
             }
             let tree = self.metrics.get_mut(&row.id);
             if let Some(tree) = tree {
@@ -274,7 +277,7 @@ fn run_end(row: &board::Row) -> RunEnd {
         stopped_by: None,
         status: exit::OK,
         peak_bytes: row.peak_bytes,
-        verdict: Some(row.verdict.clone()),
+        verdict: Some(row.full_verdict()),
         samples: row.samples,
     }
 }

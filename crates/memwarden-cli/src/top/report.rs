@@ -6,7 +6,7 @@ use memwarden::sample::host::{HostSampler, Unreadable};
 use memwarden::units::{format_bytes, format_seconds};
 use serde::Serialize;
 
-use super::board::{growth_of, Board, SortBy};
+use super::board::{Board, SortBy, Standing};
 use crate::record::RunVerdict;
 use crate::report::text::{processes, shorten};
 
@@ -151,7 +151,7 @@ pub fn build(board: &Board, sampler: &HostSampler, session: Session) -> TopRepor
                     cgroup_bytes: row.last.cgroup_bytes,
                 },
                 limit_bytes: row.limit_bytes,
-                verdict: row.verdict.clone(),
+                verdict: row.full_verdict(),
                 top,
             }
         })
@@ -199,17 +199,17 @@ pub fn unreadable_note(u: &UnreadableFigures) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// A verdict's kind as the table shows it: `leak`, `rising`-free kinds as they are.
-pub fn verdict_cell(v: &RunVerdict) -> String {
-    if v.kind == memwarden::detect::VerdictKind::Leak && v.resource != "memory" {
-        format!("leak ({})", v.resource)
-    } else {
+/// A verdict's kind as the table shows it: `leak (threads)` when more than memory leaks.
+pub fn verdict_cell(v: &Standing) -> String {
+    if v.resource.is_empty() {
         v.kind.to_string()
+    } else {
+        format!("leak ({})", v.resource)
     }
 }
 
 /// The time to exhaustion as the table shows it.
-pub fn exhaustion_cell(v: &RunVerdict) -> String {
+pub fn exhaustion_cell(v: &Standing) -> String {
     v.time_to_limit_s.map_or_else(|| "-".into(), format_seconds)
 }
 
@@ -238,15 +238,15 @@ pub fn text(report: &TopReport, rows: usize) -> String {
         "RANK", "GROUP", "MEMORY", "FLOOR GROWTH", "VERDICT", "EXHAUSTED", "PROCS"
     ));
     for g in report.groups.iter().take(rows) {
-        let rate = growth_of(&g.verdict);
+        let standing = Standing::of(&g.verdict);
         out.push_str(&format!(
             "{:>4}  {:<40}  {:>10}  {:>14}  {:<16}  {:>10}  {:>5}\n",
             g.rank,
             shorten(&g.name, 40),
             format_bytes(g.memory.now_bytes),
-            growth_cell(rate),
-            verdict_cell(&g.verdict),
-            exhaustion_cell(&g.verdict),
+            growth_cell(standing.growth_bytes_per_s),
+            verdict_cell(&standing),
+            exhaustion_cell(&standing),
             g.processes,
         ));
     }

@@ -215,7 +215,10 @@ fn draw_table(f: &mut Frame, area: Rect, rows: &[&Row], view: &View) {
             Cell::from(verdict_cell(&r.verdict)).style(view.verdict_style(r)),
             Cell::from(exhaustion_cell(&r.verdict)),
             Cell::from(r.last.tree.processes.to_string()),
-            Cell::from(sparkline(r.history.iter().copied(), SPARK_WIDTH)),
+            Cell::from(sparkline(
+                r.history.iter().map(|&k| u64::from(k)),
+                SPARK_WIDTH,
+            )),
         ])
     });
     let widths = [
@@ -243,12 +246,9 @@ fn draw_detail(f: &mut Frame, area: Rect, session: &Session, row: &Row, view: &V
     draw_chart(f, chart_area, session, row, view);
     let mut members: Vec<_> = session.sampler.members(row.id).collect();
     members.sort_by_key(|m| std::cmp::Reverse(m.1.anon_bytes));
+    let reason = row.full_verdict().reason;
     let mut why = vec![Line::from(Span::styled(
-        format!(
-            "{} · {}",
-            verdict_cell(&row.verdict),
-            clean(&row.verdict.reason)
-        ),
+        format!("{} · {}", verdict_cell(&row.verdict), clean(&reason)),
         view.verdict_style(row),
     ))];
     if let Some(limit) = row.limit_bytes {
@@ -294,7 +294,10 @@ fn draw_chart(f: &mut Frame, area: Rect, session: &Session, row: &Row, view: &Vi
         .history
         .iter()
         .enumerate()
-        .map(|(i, &b)| (row.last.t - (n - 1 - i) as f64 * interval, b as f64 / MIB))
+        .map(|(i, &kib)| {
+            let t = row.last.t - (n - 1 - i) as f64 * interval;
+            (t, f64::from(kib) * 1024.0 / MIB)
+        })
         .collect();
     let floor: Vec<(f64, f64)> = session
         .board

@@ -6,7 +6,8 @@
 //! re-reads every process's `statm` through a held descriptor with one `pread`; `stat`,
 //! `cmdline` and (when needed) `cgroup` are read once per new process; `status` (swap,
 //! threads, a new name after an exec) and the `fd/` directory once every
-//! [`HostCadence::slow_every`] samples per process (ten seconds by default), staggered so
+//! [`HostCadence::slow_every`] samples per process (thirty seconds by default: together they
+//! cost five `statm` reads, and thousands of processes are read), staggered so
 //! each sample pays for a share of the machine; PSS is never read (`smaps_rollup` costs ten
 //! times a `statm`). A group's cgroup usage is one `pread` of a held file per sample, its limit
 //! is read again every minute.
@@ -36,7 +37,7 @@ use super::SampleError;
 /// Bytes of a command line kept per process (for its name in tables and reports).
 pub const COMMAND_MAX: usize = 256;
 /// Seconds between two reads of one process's `status` and `fd/` at the default cadence.
-const SLOW_PERIOD_S: f64 = 10.0;
+const SLOW_PERIOD_S: f64 = 30.0;
 /// Seconds between two reads of a group's cgroup limit.
 const LIMITS_PERIOD_S: f64 = 60.0;
 /// Seconds a group without processes is kept before it is forgotten (by command or cgroup).
@@ -78,7 +79,7 @@ pub struct HostCadence {
 }
 
 impl HostCadence {
-    /// The default cadence for a sampling interval: `status` and `fd/` every ten seconds per
+    /// The default cadence for a sampling interval: `status` and `fd/` every thirty seconds per
     /// process, limits every minute, gone groups kept five minutes, as many held files as the
     /// soft descriptor limit leaves room for.
     pub fn for_interval(interval: Duration) -> Self {
@@ -526,23 +527,17 @@ impl HostSampler {
         let mut renamed = Vec::new();
         let mut fds_denied = 0;
         for (&pid, p) in self.procs.iter_mut() {
-            let statm = match &p.statm {
-                Some(file) => procfs::read_held(file, &mut self.statm_buf)
-                    .map_err(|e| ReadError::from_io(pid, self.fs.root(), e))
-                    .map(|n| procfs::parse_statm(&self.statm_buf[..n])),
-                None => self
+            let statm =
+                match self
                     .fs
-                    .read(pid, "statm", &mut self.buf)
-                    .map(|_| procfs::parse_statm(&self.buf)),
-            };
-            let statm = match statm {
-                Ok(Some(m)) => m,
-                Ok(None) | Err(ReadError::Malformed(_)) => procfs::Statm::default(),
-                Err(_) => {
-                    gone.push(pid);
-                    continue;
-                }
-            };
+                    .statm(pid, p.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
+                {
+                    Ok(m) => m,
+                    Err(_) => {
+                        gone.push(pid);
+                        continue;
+                    }
+                };
             // A zombie reads as all zeros until its parent reaps it: it has gone.
             if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
                 gone.push(pid);
@@ -550,6 +545,7 @@ impl HostSampler {
             }
             // The first two readings read status too: a process first seen between its
             // fork and its exec has usually executed by the second.
+            let first = p.reads == 0;
             let young = p.reads < 2;
             p.reads = p.reads.saturating_add(1);
             let now = &mut p.now;
@@ -564,6 +560,10 @@ impl HostSampler {
                         renamed.push(pid);
                     }
                 }
+            }
+            // Descriptors at the first reading and at the slow ones (not the second: an exec
+            // keeps them).
+            if first || (!young && (u64::from(pid) + index) % slow_every == 0) {
                 match self.fs.fd_count(pid) {
                     Ok(n) => {
                         now.fds = Some(n);
@@ -577,31 +577,11 @@ impl HostSampler {
             now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
             fds_denied += u32::from(p.fds_denied);
 
-            let s = &mut p.summary;
-            if p.reads == 1 {
-                s.first_anon_bytes = now.anon_bytes;
+            p.summary.observe(now, t, p.reads == 1);
+            if let Some(slot) = self.slots[p.slot].as_mut() {
+                slot.members += 1;
+                slot.group.sample.tree.add(now);
             }
-            s.last_seen_s = t;
-            s.last_anon_bytes = now.anon_bytes;
-            if now.anon_bytes > s.peak_anon_bytes {
-                s.peak_anon_bytes = now.anon_bytes;
-                s.peak_at_s = t;
-            }
-            s.peak_rss_bytes = s.peak_rss_bytes.max(now.rss_bytes);
-            s.peak_threads = s.peak_threads.max(now.threads);
-            s.peak_fds = s.peak_fds.max(now.fds.unwrap_or(0));
-
-            let Some(slot) = self.slots[p.slot].as_mut() else {
-                continue;
-            };
-            slot.members += 1;
-            let totals = &mut slot.group.sample.tree;
-            totals.rss_bytes += now.rss_bytes;
-            totals.anon_bytes += now.anon_bytes;
-            totals.swap_bytes += now.swap_bytes;
-            totals.threads += u64::from(now.threads);
-            totals.fds += u64::from(now.fds.unwrap_or(0));
-            totals.processes += 1;
         }
         for pid in gone {
             self.retire(pid);

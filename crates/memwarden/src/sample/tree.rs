@@ -12,7 +12,7 @@ use std::fs::File;
 
 use super::cgroup::Cgroup;
 use super::listing::ProcLister;
-use super::procfs::{self, ProcFs, ReadError, Stat};
+use super::procfs::{self, ProcFs, Stat};
 use super::types::{ProcessSample, ProcessSummary, TreeTotals};
 use super::SampleError;
 
@@ -351,23 +351,17 @@ impl ProcessTree {
         let index = self.sample_index;
         let mut gone = Vec::new();
         for (&pid, tr) in self.procs.iter_mut() {
-            let statm = match &tr.statm {
-                Some(file) => procfs::read_held(file, &mut self.statm_buf)
-                    .map_err(|e| ReadError::from_io(pid, self.fs.root(), e))
-                    .map(|n| procfs::parse_statm(&self.statm_buf[..n])),
-                None => self
+            let statm =
+                match self
                     .fs
-                    .read(pid, "statm", &mut self.buf)
-                    .map(|_| procfs::parse_statm(&self.buf)),
-            };
-            let statm = match statm {
-                Ok(Some(m)) => m,
-                Ok(None) | Err(ReadError::Malformed(_)) => procfs::Statm::default(),
-                Err(_) => {
-                    gone.push(pid);
-                    continue;
-                }
-            };
+                    .statm(pid, tr.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
+                {
+                    Ok(m) => m,
+                    Err(_) => {
+                        gone.push(pid);
+                        continue;
+                    }
+                };
             // A zombie reads as all zeros until its parent reaps it: it has left the tree.
             if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
                 gone.push(pid);
@@ -408,25 +402,9 @@ impl ProcessTree {
             now.rss_bytes = statm.resident * self.page_size;
             now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
 
-            let s = &mut tr.summary;
-            if first {
-                s.first_anon_bytes = now.anon_bytes;
-            }
-            s.last_seen_s = t;
-            s.last_anon_bytes = now.anon_bytes;
-            if now.anon_bytes > s.peak_anon_bytes {
-                s.peak_anon_bytes = now.anon_bytes;
-                s.peak_at_s = t;
-            }
-            s.peak_rss_bytes = s.peak_rss_bytes.max(now.rss_bytes);
-            s.peak_threads = s.peak_threads.max(now.threads);
-            s.peak_fds = s.peak_fds.max(now.fds.unwrap_or(0));
-
-            totals.rss_bytes += now.rss_bytes;
-            totals.anon_bytes += now.anon_bytes;
-            totals.swap_bytes += now.swap_bytes;
-            totals.threads += u64::from(now.threads);
-            totals.fds += u64::from(now.fds.unwrap_or(0));
+            tr.summary.observe(now, t, first);
+            // Counts members as it goes; the count is set from the members left, below.
+            totals.add(now);
             if let Some(p) = now.pss_bytes {
                 *pss_total.get_or_insert(0) += p;
             }
