@@ -31,7 +31,9 @@ fi
 mkdir -p bench/out
 cargo build --release -p memwarden-cli >&2
 gcc -O2 -o bench/out/rusage bench/src/rusage.c
+gcc -O2 -o bench/out/floor bench/src/floor.c
 # 2,000 processes and a held descriptor for each.
 ulimit -n "$(ulimit -Hn)"
 python3 bench/top.py --memwarden target/release/memwarden --rusage bench/out/rusage \
+    --floor bench/out/floor \
     --seconds "$seconds" --soak-minutes "$soak" --out "$out" --command "bench/top.sh $*"

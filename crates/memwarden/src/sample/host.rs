@@ -30,7 +30,6 @@ use super::group::{cgroup_unit, command_shape};
 use super::listing::ProcLister;
 use super::machine::MachineReader;
 use super::procfs::{self, ProcFs, ReadError, Stat};
-use super::tree::is_dead;
 use super::types::{MachineSample, ProcessSample, ProcessSummary, Sample, TreeTotals};
 use super::SampleError;
 
@@ -527,22 +526,13 @@ impl HostSampler {
         let mut renamed = Vec::new();
         let mut fds_denied = 0;
         for (&pid, p) in self.procs.iter_mut() {
-            let statm =
-                match self
-                    .fs
-                    .statm(pid, p.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
-                {
-                    Ok(m) => m,
-                    Err(_) => {
-                        gone.push(pid);
-                        continue;
-                    }
-                };
-            // A zombie reads as all zeros until its parent reaps it: it has gone.
-            if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
+            let Some(statm) =
+                self.fs
+                    .live_statm(pid, p.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
+            else {
                 gone.push(pid);
                 continue;
-            }
+            };
             // The first two readings read status too: a process first seen between its
             // fork and its exec has usually executed by the second.
             let first = p.reads == 0;
@@ -550,16 +540,9 @@ impl HostSampler {
             p.reads = p.reads.saturating_add(1);
             let now = &mut p.now;
             // Stagger the slower reads by PID so each sample pays for a share of the machine.
-            if young || (u64::from(pid) + index) % slow_every == 0 {
-                if let Ok(status) = self.fs.status(pid, &mut self.buf) {
-                    now.swap_bytes = status.swap_bytes;
-                    now.threads = status.threads;
-                    let name = procfs::status_name(&self.buf).filter(|n| *n != p.comm.as_bytes());
-                    if let Some(name) = name {
-                        p.comm = String::from_utf8_lossy(name).into_owned();
-                        renamed.push(pid);
-                    }
-                }
+            let slow = young || (u64::from(pid) + index) % slow_every == 0;
+            if slow && self.fs.refresh_status(pid, now, &mut p.comm, &mut self.buf) {
+                renamed.push(pid);
             }
             // Descriptors at the first reading and at the slow ones (not the second: an exec
             // keeps them).

@@ -356,6 +356,44 @@ impl ProcFs {
         }
     }
 
+    /// [`statm`](Self::statm) of a process being followed, `None` once it is gone: exited,
+    /// or a zombie (it reads as all zeros until its parent reaps it).
+    pub(crate) fn live_statm(
+        &self,
+        pid: u32,
+        held: Option<&File>,
+        small: &mut [u8],
+        buf: &mut Vec<u8>,
+    ) -> Option<Statm> {
+        let m = self.statm(pid, held, small, buf).ok()?;
+        let dead = m.resident == 0 && self.stat(pid, buf).map_or(true, |s| s.is_zombie());
+        (!dead).then_some(m)
+    }
+
+    /// Reads `status` into `now` (swap, threads). Returns true when the process's name is no
+    /// longer `comm` (updated): it executed another program since, and its command line is
+    /// worth reading again.
+    pub(crate) fn refresh_status(
+        &self,
+        pid: u32,
+        now: &mut super::types::ProcessSample,
+        comm: &mut String,
+        buf: &mut Vec<u8>,
+    ) -> bool {
+        let Ok(status) = self.status(pid, buf) else {
+            return false;
+        };
+        now.swap_bytes = status.swap_bytes;
+        now.threads = status.threads;
+        match status_name(buf).filter(|n| *n != comm.as_bytes()) {
+            Some(name) => {
+                *comm = String::from_utf8_lossy(name).into_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Opens `statm` to be re-read with [`read_held`] on every sample.
     pub fn open_statm(&self, pid: u32) -> Result<File, ReadError> {
         let path = self.path(pid, "statm");

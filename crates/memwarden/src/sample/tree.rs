@@ -12,7 +12,7 @@ use std::fs::File;
 
 use super::cgroup::Cgroup;
 use super::listing::ProcLister;
-use super::procfs::{self, ProcFs, Stat};
+use super::procfs::{ProcFs, Stat};
 use super::types::{ProcessSample, ProcessSummary, TreeTotals};
 use super::SampleError;
 
@@ -351,22 +351,13 @@ impl ProcessTree {
         let index = self.sample_index;
         let mut gone = Vec::new();
         for (&pid, tr) in self.procs.iter_mut() {
-            let statm =
-                match self
-                    .fs
-                    .statm(pid, tr.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
-                {
-                    Ok(m) => m,
-                    Err(_) => {
-                        gone.push(pid);
-                        continue;
-                    }
-                };
-            // A zombie reads as all zeros until its parent reaps it: it has left the tree.
-            if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
+            let Some(statm) =
+                self.fs
+                    .live_statm(pid, tr.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
+            else {
                 gone.push(pid);
                 continue;
-            }
+            };
             let first = tr.reads == 0;
             // The second reading too: a process first seen between its fork and its exec has
             // usually executed by then, and its command is read again below.
@@ -376,19 +367,15 @@ impl ProcessTree {
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
             let phase = u64::from(pid) + index;
             if young || phase % slow_every == 0 {
-                if let Ok(status) = self.fs.status(pid, &mut self.buf) {
-                    now.swap_bytes = status.swap_bytes;
-                    now.threads = status.threads;
-                    // A new name means the process executed another program since it was
-                    // first seen (perhaps between its fork and its exec): read its command again.
-                    let renamed =
-                        procfs::status_name(&self.buf).filter(|n| *n != tr.comm.as_bytes());
-                    if let Some(name) = renamed {
-                        tr.comm = String::from_utf8_lossy(name).into_owned();
-                        if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
-                            if !c.is_empty() {
-                                tr.summary.command = c;
-                            }
+                // A new name means the process executed another program since it was first
+                // seen (perhaps between its fork and its exec): read its command again.
+                if self
+                    .fs
+                    .refresh_status(pid, now, &mut tr.comm, &mut self.buf)
+                {
+                    if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
+                        if !c.is_empty() {
+                            tr.summary.command = c;
                         }
                     }
                 }
@@ -416,11 +403,6 @@ impl ProcessTree {
         totals.processes = self.procs.len() as u32;
         totals
     }
-}
-
-pub(crate) fn is_dead(fs: &ProcFs, pid: u32, buf: &mut Vec<u8>) -> bool {
-    fs.stat(pid, buf)
-        .map_or(true, |s| matches!(s.state, 'Z' | 'X'))
 }
 
 #[cfg(test)]
