@@ -3,7 +3,9 @@
 # It installs what the tests of real components need, then runs them:
 #   - Chromium (Debian's package), which renders the HTML report;
 #   - Prometheus and promtool, unpacked from Debian's package into target/tools (no service
-#     is installed or started), which scrape a live run and check the alerting rules.
+#     is installed or started), which scrape a live run and check the alerting rules;
+#   - the Python package (built with maturin into a venv under target/memwarden-py), whose
+#     pytest suite runs first and whose interpreter the fixed Python scenarios use.
 # Installing needs root or sudo the first time; later runs find everything in place.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,4 +33,5 @@ if [ ! -x "$tools/prometheus/usr/bin/prometheus" ]; then
 fi
 export MEMWARDEN_PROMETHEUS_DIR="$tools/prometheus/usr/bin"
 
+crates/memwarden-py/ci.sh
 cargo test --workspace --all-features

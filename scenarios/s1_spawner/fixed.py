@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""S1 spawner, fixed: the same batch, with concurrency sized from memory, chunks, every helper
+"""S1 spawner, fixed: the same batch, with concurrency bounded by memory, chunks, every helper
 stopped when its item ends, and a warning and an emergency stop on the runner's own tree.
 
 What the seed's owners did by hand: fewer workers sized from RAM (~500 MB each), chunks of 50,
 gc.collect() between chunks, warn at 85 %, emergency stop at 90 %, a cap on total work, an env
-var to tune. Here the budget is S1_BUDGET_MIB (default 128) capped at half of MemAvailable; the
-per-worker estimate S1_WORKER_MIB (default: helper size + 8 MiB for its interpreter); the chunk
-S1_CHUNK items (default 20). The tree's anonymous memory stays near workers x estimate after a
-warm-up of a second: flat, with a dip where a chunk drains before the next starts.
+var to tune. Here memwarden does the measuring and the bounding (`pip install
+./crates/memwarden-py`): a `memwarden.MemoryGate` admits an item only while its estimate fits
+in 75 % of the budget S1_BUDGET_MIB (default 128) and the machine keeps 10 % of its RAM
+available; a `memwarden.Watchdog` on the runner's whole tree warns at 85 % and stops everything
+at 90 %. The per-item estimate is S1_WORKER_MIB (default: helper size + 8 MiB for its
+interpreter); the chunk S1_CHUNK items (default 20). The tree's anonymous memory stays near
+admitted items x estimate after a warm-up of a second: flat, with a dip where a chunk drains.
 
 Exit status: 0 when the batch completes, 3 after an emergency stop.
 """
@@ -21,6 +24,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+try:
+    import memwarden
+except ImportError:
+    sys.exit("s1-fixed needs the memwarden package: pip install ./crates/memwarden-py")
 
 MIB = 1 << 20
 
@@ -38,28 +46,6 @@ for line in sys.stdin:
 
 def log(msg):
     print(f"s1-fixed: {msg}", file=sys.stderr, flush=True)
-
-
-def mem_available():
-    """MemAvailable from /proc/meminfo, bytes."""
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no MemAvailable in /proc/meminfo")
-
-
-def anon_bytes(pid):
-    """RssAnon + VmSwap of one process, bytes (0 once it is gone)."""
-    total = 0
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("RssAnon:", "VmSwap:")):
-                    total += int(line.split()[1]) * 1024
-    except OSError:
-        return 0
-    return total
 
 
 class Helpers:
@@ -97,11 +83,6 @@ class Helpers:
         for h in helpers:
             self.stop(h)
 
-    def tree_bytes(self):
-        with self.lock:
-            pids = list(self.live)
-        return anon_bytes(os.getpid()) + sum(anon_bytes(p) for p in pids)
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,41 +97,43 @@ def main():
 
     wanted = max(1, round(8 * args.scale))
     budget = int(float(os.environ.get("S1_BUDGET_MIB", 128)) * args.scale * MIB)
-    budget = min(budget, mem_available() // 2)
-    per_worker = int(float(os.environ.get("S1_WORKER_MIB", args.helper_mib + 8)) * MIB)
+    per_item = int(float(os.environ.get("S1_WORKER_MIB", args.helper_mib + 8)) * MIB)
     chunk = max(1, int(os.environ.get("S1_CHUNK", 20)))
     helpers = Helpers()
-    base = helpers.tree_bytes()
-    # Size from memory: plan for 75 % of the budget, leaving room below the 85 % warning.
-    workers = max(1, min(wanted, int((budget * 0.75 - base) // per_worker)))
-    log(f"budget {budget / MIB:.0f} MiB, {per_worker / MIB:.0f} MiB per worker: {workers} "
-        f"workers (of {wanted} wanted), chunks of {chunk}, each item's {args.helper_mib} MiB "
-        f"helper stopped when it ends; warn at 85 %, stop at 90 %; {args.duration:g} s")
+    # Admit items within 75 % of the budget (less the runner itself), below the 85 % warning.
+    gate = memwarden.MemoryGate(max(per_item, int(budget * 0.75) - memwarden.anon_bytes()),
+                                system_floor="10%")
+    workers = min(wanted, gate.budget // per_item)
+    log(f"budget {budget / MIB:.0f} MiB, {per_item / MIB:.0f} MiB per item: at most {workers} "
+        f"items at once (of {wanted} threads), chunks of {chunk}, each item's "
+        f"{args.helper_mib} MiB helper stopped when it ends; warn at 85 %, stop at 90 %; "
+        f"{args.duration:g} s")
 
     deadline = time.monotonic() + args.duration
     stop = threading.Event()
-    stats = {"items": 0, "warnings": 0, "peak": 0}
+    stats = {"items": 0, "warnings": 0}
     stats_lock = threading.Lock()  # workers count items concurrently
 
-    def monitor():
-        warned = False
-        while not stop.wait(0.1):
-            used = helpers.tree_bytes()
-            stats["peak"] = max(stats["peak"], used)
-            if used >= 0.90 * budget:
-                log(f"EMERGENCY: tree at {used / MIB:.0f} MiB >= 90 % of the budget; stopping")
-                stop.set()
-                helpers.stop_all()
-            elif used >= 0.85 * budget and not warned:
-                warned = True
-                stats["warnings"] += 1
-                log(f"warning: tree at {used / MIB:.0f} MiB >= 85 % of the budget")
-            elif used < 0.80 * budget:
-                warned = False
+    def warn(reading):
+        stats["warnings"] += 1
+        log(f"warning: tree at {reading.bytes / MIB:.0f} MiB >= 85 % of the budget")
+
+    def emergency(reading):
+        log(f"EMERGENCY: tree at {reading.bytes / MIB:.0f} MiB >= 90 % of the budget; stopping")
+        stop.set()
+        gate.emergency_stop()
+        helpers.stop_all()
 
     def run_item(n, rng):
         if stop.is_set() or time.monotonic() >= deadline:
             return  # the cap on total work: no item starts after the deadline
+        try:
+            with gate.admit(per_item):
+                run_admitted(n, rng)
+        except memwarden.GateStopped:
+            pass  # an emergency stop refuses what waits
+
+    def run_admitted(n, rng):
         h = helpers.start(args.helper_mib)
         try:
             h.stdout.readline()  # "ready"
@@ -166,12 +149,13 @@ def main():
         finally:
             helpers.stop(h)
 
-    watcher = threading.Thread(target=monitor, daemon=True)
-    watcher.start()
+    watchdog = memwarden.Watchdog(tree=os.getpid(), interval="100ms", warn=int(budget * 0.85),
+                                  limit=int(budget * 0.90), on_warn=warn, on_limit=emergency)
+    watchdog.start()
     rng = random.Random(0)
     n = 0
     chunks = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=wanted) as pool:
         while time.monotonic() < deadline and not stop.is_set():
             items = range(n, n + chunk)
             list(pool.map(lambda i: run_item(i, random.Random(rng.random())), items))
@@ -179,13 +163,13 @@ def main():
             chunks += 1
             helpers.stop_all()  # nothing of a chunk outlives it
             gc.collect()
-    emergency = stop.is_set()
-    stop.set()
-    watcher.join()
-    log(f"done: {stats['items']} items in {chunks} chunks with {workers} workers; peak tree "
-        f"{stats['peak'] / MIB:.0f} MiB of a {budget / MIB:.0f} MiB budget; "
-        f"{stats['warnings']} warnings; {'EMERGENCY STOP' if emergency else 'no emergency'}")
-    sys.exit(3 if emergency else 0)
+    stopped = stop.is_set()
+    peak = watchdog.peak.bytes if watchdog.peak else 0
+    watchdog.stop()
+    log(f"done: {stats['items']} items in {chunks} chunks, at most {workers} at once; peak tree "
+        f"{peak / MIB:.0f} MiB of a {budget / MIB:.0f} MiB budget; "
+        f"{stats['warnings']} warnings; {'EMERGENCY STOP' if stopped else 'no emergency'}")
+    sys.exit(3 if stopped else 0)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,25 @@
 `put(timeout=...)` (backpressure) and a stop event.
 
 What the seed's owners did: `maxsize` on the queues, a blocking `put` with a timeout, a stop
-event, and an emergency shutdown. The producer now runs at the consumers' pace: at most
---maxsize items wait per queue, so the tree's anonymous memory is flat after start-up.
+event, and an emergency shutdown (a 4 GB `RLIMIT_AS` and a timeout around every run). The
+producer now runs at the consumers' pace: at most --maxsize items wait per queue, so the tree's
+anonymous memory is flat after start-up. The emergency limit is a `memwarden.Watchdog` on the
+whole tree (producer and consumers; `pip install ./crates/memwarden-py`): past --limit-mib it
+sets the stop event, every stage ends within its timeout, and the run exits 3. Unlike
+`RLIMIT_AS`, it counts the memory really used, by every process, and stops cleanly.
 """
 
 import argparse
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import sys
 import time
+
+try:
+    import memwarden
+except ImportError:
+    sys.exit("s2-fixed needs the memwarden package: pip install ./crates/memwarden-py")
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -46,6 +56,8 @@ def main():
     p.add_argument("--maxsize", type=int, default=8, help="bound of each queue (default 8)")
     p.add_argument("--put-timeout", type=float, default=1.0,
                    help="seconds a put may block before the producer checks for a stop (default 1)")
+    p.add_argument("--limit-mib", type=float, default=512.0,
+                   help="emergency stop when the whole tree's memory passes this (default 512)")
     args = p.parse_args()
     rate = args.rate * args.scale
     per_item_s = 1 / 30
@@ -63,6 +75,14 @@ def main():
         f"{args.maxsize}, blocking put (timeout {args.put_timeout:g} s); consumers take "
         f"~{len(queues) / per_item_s:.0f} items/s; {args.duration:g} s")
 
+    def emergency(reading):
+        log(f"EMERGENCY: tree at {reading.bytes / MIB:.0f} MiB >= {args.limit_mib:g} MiB; "
+            "stopping every stage")
+        stop.set()
+
+    watchdog = memwarden.Watchdog(tree=os.getpid(), limit=int(args.limit_mib * MIB),
+                                  interval="100ms", on_limit=emergency)
+    watchdog.start()
     start = time.monotonic()
     produced = 0
     waits = 0  # puts that found their queue full for a whole timeout
@@ -85,6 +105,7 @@ def main():
             produced += 1
         time.sleep(0.01)
 
+    emergency_stop = stop.is_set()
     stop.set()  # every stage ends within its next timeout
     for c in consumers:
         c.join(timeout=5)
@@ -96,7 +117,10 @@ def main():
         q.cancel_join_thread()  # at most maxsize items each; consumers are gone
     log(f"done: {produced} produced, {done.value} consumed in {args.duration:g} s "
         f"({produced / args.duration:.0f}/s, the consumers' pace); {left} items left queued "
-        f"(at most {args.maxsize} per queue); {waits} puts waited a full timeout")
+        f"(at most {args.maxsize} per queue); {waits} puts waited a full timeout; peak tree "
+        f"{watchdog.peak.bytes / MIB:.0f} MiB")
+    watchdog.stop()
+    sys.exit(3 if emergency_stop else 0)
 
 
 if __name__ == "__main__":

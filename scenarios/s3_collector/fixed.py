@@ -6,12 +6,13 @@ What the seed's owners did: smaller per-symbol buffers, cleanup every 100 cycles
 RSS passed 4 GB, explicit clears + GC on stop. Here the buffers are `deque(maxlen=...)` flushed
 into a small aggregate every 40 cycles, the histories `deque(maxlen=50)`; a delisted symbol's
 entries are deleted; SIGUSR1 (what `memwarden run --on-warn signal:USR1` sends) clears every
-cache, collects and trims; so does crossing --max-mib. Same load as the leaky variant: the same
-sawtooth, on a floor that is flat once the histories are full (~3 s).
+cache, collects and trims; so does crossing --max-mib, which a `memwarden.Watchdog` watches
+from its own thread (`pip install ./crates/memwarden-py`), and `memwarden.trim()` returns the
+freed heap to the OS. Same load as the leaky variant: the same sawtooth, on a floor that is
+flat once the histories are full (~3 s).
 """
 
 import argparse
-import ctypes
 import gc
 import math
 import signal
@@ -19,6 +20,11 @@ import sys
 import time
 from array import array
 from collections import deque
+
+try:
+    import memwarden
+except ImportError:
+    sys.exit("s3-fixed needs the memwarden package: pip install ./crates/memwarden-py")
 
 MIB = 1 << 20
 SYMBOLS = 50
@@ -31,28 +37,6 @@ HISTORY = 50  # snapshots kept per symbol
 
 def log(msg):
     print(f"s3-fixed: {msg}", file=sys.stderr, flush=True)
-
-
-def _libc_trim():
-    """glibc's malloc_trim, or a no-op elsewhere: returns freed heap pages to the OS."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter is linked with
-    except (OSError, AttributeError):
-        return lambda: 0
-    return lambda: trim(0)
-
-
-malloc_trim = _libc_trim()
-
-
-def anon_bytes():
-    """This process's RssAnon + VmSwap, bytes."""
-    total = 0
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("RssAnon:", "VmSwap:")):
-                total += int(line.split()[1]) * 1024
-    return total
 
 
 def main():
@@ -72,7 +56,7 @@ def main():
     histories = {s: deque(maxlen=HISTORY) for s in active}
     aggregates = {}  # what a flush keeps of a buffer: (rows, mean price)
     counts = {"flushes": 0, "signals": 0, "ceiling": 0}
-    requested = []  # set by the signal handler; the cleanup runs in the loop
+    requested = []  # set by the signal handler and the watchdog; the cleanup runs in the loop
 
     def flush():
         for s, rows in buffers.items():
@@ -82,20 +66,24 @@ def main():
                 aggregates[s] = (n + len(rows), mean)
                 rows.clear()
         gc.collect()
-        malloc_trim()
+        memwarden.trim()
         counts["flushes"] += 1
 
     def clean_everything(why):
-        before = anon_bytes()
+        before = memwarden.anon_bytes()
         flush()
         for h in histories.values():
             h.clear()
         aggregates.clear()
         gc.collect()
-        malloc_trim()
-        log(f"{why}: caches cleared, {(before - anon_bytes()) / MIB:.1f} MiB returned")
+        memwarden.trim()
+        log(f"{why}: caches cleared, {(before - memwarden.anon_bytes()) / MIB:.1f} MiB returned")
 
-    signal.signal(signal.SIGUSR1, lambda *_: requested.append(True))
+    signal.signal(signal.SIGUSR1, lambda *_: requested.append("SIGUSR1"))
+    # Once per crossing (re-armed below 90 % of it): a cleanup that works is not repeated.
+    watchdog = memwarden.Watchdog(warn=int(args.max_mib * MIB), interval="100ms",
+                                  on_warn=lambda: requested.append("ceiling"))
+    watchdog.start()
     log(f"{SYMBOLS} symbols, a {row_n * 8 // 1024} KiB row each per {CYCLE_S * 1000:.0f} ms cycle, "
         f"buffers flushed every {FLUSH_EVERY} cycles, histories of {HISTORY}; SIGUSR1 cleans; "
         f"{args.duration:g} s")
@@ -120,15 +108,13 @@ def main():
                 d.pop(old, None)
             buffers[new] = deque(maxlen=FLUSH_EVERY)
             histories[new] = deque(maxlen=HISTORY)
-        if requested:
-            requested.clear()
-            counts["signals"] += 1
-            clean_everything("SIGUSR1")
-        elif cycle % 10 == 0 and anon_bytes() > args.max_mib * MIB:
-            counts["ceiling"] += 1
-            clean_everything(f"memory above {args.max_mib:g} MiB")
+        while requested:
+            why = requested.pop()
+            counts["signals" if why == "SIGUSR1" else "ceiling"] += 1
+            clean_everything(why if why == "SIGUSR1" else f"memory above {args.max_mib:g} MiB")
         time.sleep(max(0.0, start + cycle * CYCLE_S - time.monotonic()))
 
+    watchdog.stop()
     snapshots = sum(len(h) for h in histories.values())
     log(f"done: {cycle} cycles, {counts['flushes']} flushes, {counts['signals']} SIGUSR1 "
         f"cleanups, {counts['ceiling']} ceiling cleanups; {len(histories)} symbols held, "

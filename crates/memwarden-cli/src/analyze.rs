@@ -116,7 +116,7 @@ pub fn judge<R: BufRead>(
             peak_bytes: peak.0.max(0.0),
             peak_at_s: peak.1,
         },
-        verdict: series_verdict(&detector.verdict(), &column),
+        verdict: series_verdict(&detector.final_verdict(None), &column),
         bytes: trace.bytes(),
     })
 }

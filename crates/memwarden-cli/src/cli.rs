@@ -186,8 +186,10 @@ pub struct DetectArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub warmup: Option<Duration>,
 
-    /// Observation a steady rise needs after warm-up before it is called a leak (a rise to
-    /// 2.5 times its level is called after 10s; stable and plateau come from 10s) [default: 150s]
+    /// How long a steady rise must last before the live verdict calls it a leak (a cache that
+    /// fills rises the same way until it is full); until then it is reported as rising, with its
+    /// rate and the time to the limit. The verdict at the end of a run calls a floor still rising
+    /// then a leak, however short the run [default: 360s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub judge_after: Option<Duration>,
 
@@ -574,8 +576,20 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The smallest size a limit, warning or floor may be: below it, surely a mistake (`--limit 1`
+/// is one byte, not one GiB).
+const MIN_THRESHOLD: u64 = 1 << 20;
+
 fn parse_threshold(s: &str) -> Result<Threshold, String> {
-    units::parse_threshold(s).map_err(|e| e.to_string())
+    let t = units::parse_threshold(s).map_err(|e| e.to_string())?;
+    match t {
+        Threshold::Bytes(b) if b < MIN_THRESHOLD => Err(format!(
+            "'{s}' is {b} bytes: surely not what was meant; give a unit (512MiB, 4GiB, 4G) \
+             or a percentage (75%); at least 1MiB"
+        )),
+        Threshold::Percent(p) if p <= 0.0 => Err(format!("'{s}' must be above 0%")),
+        t => Ok(t),
+    }
 }
 
 fn parse_pressure(s: &str) -> Result<f64, String> {
@@ -717,6 +731,8 @@ mod tests {
             (&["--on-warn", "log"][..], "--warn"),
             (&["--pressure", "200"][..], "at most 100"),
             (&["--timeout", "0s"][..], "longer than zero"),
+            (&["--limit", "1"][..], "surely not what was meant"),
+            (&["--warn", "4096"][..], "give a unit"),
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2);

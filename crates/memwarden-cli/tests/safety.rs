@@ -275,3 +275,46 @@ fn a_run_whose_memwarden_died_is_said_so_and_the_next_run_reclaims_its_cgroup() 
     assert!(!alive(daemon), "reclaimed");
     assert!(!std::path::Path::new(&dir).exists(), "{dir} removed");
 }
+
+#[test]
+fn act_before_stops_a_rising_tree_before_its_limit_as_a_leak() {
+    let lab = Lab::new();
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/s1_spawner/leaky.py"
+    );
+    // S1 leaks ~30 MiB/s: at that rate a 2 GiB limit is about a minute away, within 10m as
+    // soon as the rise is seen.
+    let (out, r) = lab.run_json(&[
+        "run",
+        "--interval",
+        "200ms",
+        "--limit",
+        "2GiB",
+        "--act-before",
+        "10m",
+        "--on-leak",
+        "stop",
+        "--grace",
+        "1s",
+        "--",
+        &python(),
+        scenario,
+        "--duration",
+        "120",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(121), "{err}");
+    assert_eq!(r["stopped_by"], "leak", "{r}");
+    let leak = events_of(&r, "leak");
+    assert!(leak[0].contains("within --act-before 10m"), "{leak:?}");
+    assert!(
+        events_of(&r, "limit").is_empty(),
+        "stopped before the limit: {r}"
+    );
+    assert!(
+        r["memory"]["peak_rss_bytes"].as_u64().unwrap() < 2 << 30,
+        "{}",
+        r["memory"]
+    );
+}

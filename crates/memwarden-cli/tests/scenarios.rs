@@ -10,7 +10,10 @@
 //! first time any test asks for one, and each test then checks its own.
 //!
 //! The Rust scenarios are workspace members: `cargo test --workspace` builds their binaries
-//! next to `memwarden` (their own smoke tests make cargo build them).
+//! next to `memwarden` (their own smoke tests make cargo build them). The fixed Python
+//! variants use the `memwarden` Python package: they run with the interpreter named by
+//! `MEMWARDEN_PYTHON`, else with the one `crates/memwarden-py/ci.sh --install` builds the
+//! package into (once; a second call finds it built). The leaky ones need nothing but python3.
 
 mod common;
 
@@ -32,12 +35,17 @@ fn root() -> PathBuf {
 /// interpreter, Rust binaries from the same target directory as `memwarden`.
 fn command(name: &str) -> Result<Vec<String>, String> {
     let (scenario, variant) = name.rsplit_once('-').expect("scenario-variant");
-    let mut cmd = if ["s1", "s2", "s3"].iter().any(|p| scenario.starts_with(p)) {
+    let cmd = if ["s1", "s2", "s3"].iter().any(|p| scenario.starts_with(p)) {
         let script = root()
             .join("scenarios")
             .join(scenario)
             .join(format!("{variant}.py"));
-        vec![python(), script.to_str().unwrap().to_string()]
+        let interpreter = if variant == "fixed" {
+            package_python()?
+        } else {
+            python()
+        };
+        vec![interpreter, script.to_str().unwrap().to_string()]
     } else {
         let package = scenario.replacen('_', "-", 2);
         let bin = format!("{}-{variant}", &scenario[..2]);
@@ -52,8 +60,32 @@ fn command(name: &str) -> Result<Vec<String>, String> {
         }
         vec![path.to_str().unwrap().to_string()]
     };
-    cmd.extend(["--duration".to_string(), SECONDS.to_string()]);
     Ok(cmd)
+}
+
+/// A Python with the `memwarden` package installed from this repository.
+fn package_python() -> Result<String, String> {
+    static PATH: OnceLock<Result<String, String>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("MEMWARDEN_PYTHON") {
+            return Ok(p);
+        }
+        let script = root().join("crates/memwarden-py/ci.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("--install")
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building the memwarden Python package failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ok(stdout.lines().last().unwrap_or_default().trim().to_string())
+    })
+    .clone()
 }
 
 const VARIANTS: [&str; 10] = [
@@ -112,7 +144,8 @@ fn run(name: &str) -> &'static Run {
 
 /// Runs a variant under `memwarden run --interval 200ms --json` and reads back its samples.
 fn record(name: &str) -> Result<Run, String> {
-    let cmd = command(name)?;
+    let mut cmd = command(name)?;
+    cmd.extend(["--duration".to_string(), SECONDS.to_string()]);
     let lab = Lab::new();
     let mut args = vec!["run", "--interval", "200ms", "--label", name, "--"];
     args.extend(cmd.iter().map(String::as_str));
@@ -406,4 +439,50 @@ fn s5_tasks_fixed_keeps_threads_and_descriptors_flat() {
         run.describe()
     );
     assert_flat(run, 10.0, 2.0, 1.0);
+}
+
+/// The CI gate on every variant at its defaults (12-15 s, sampled at the default 1 s), as a
+/// user's CI would run it: leaky ones fail `--fail-on-leak` (exit 122, said on stderr even
+/// with `-q`), fixed ones pass.
+#[test]
+fn at_their_defaults_leaky_variants_fail_the_gate_and_fixed_ones_pass() {
+    let gate = |name: &'static str| -> Result<(i32, String), String> {
+        let lab = Lab::new();
+        let mut args = vec![
+            "run".to_string(),
+            "-q".into(),
+            "--fail-on-leak".into(),
+            "--".into(),
+        ];
+        args.extend(command(name)?);
+        let out = lab
+            .memwarden()
+            .args(&args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        Ok((out.status.code().unwrap_or(-1), stderr(&out)))
+    };
+    for pair in VARIANTS.chunks(2) {
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|&n| (n, scope.spawn(move || gate(n))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(n, h)| (n, h.join().expect("no panic")))
+                .collect()
+        });
+        for (name, result) in results {
+            let (code, err) = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            if name.ends_with("leaky") {
+                assert_eq!(code, 122, "{name}: {err}");
+                let lines: Vec<&str> = err.lines().filter(|l| l.contains("gate failed")).collect();
+                assert_eq!(lines.len(), 1, "{name}: one line, even with -q: {err}");
+                assert!(lines[0].contains("--fail-on-leak"), "{name}: {err}");
+            } else {
+                assert_eq!(code, 0, "{name}: {err}");
+            }
+        }
+    }
 }

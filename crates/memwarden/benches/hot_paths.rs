@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use memwarden::detect::{Detector, DetectorConfig};
 use memwarden::sample::procfs::{self, ProcFs};
 
@@ -64,8 +64,9 @@ fn reads(c: &mut Criterion) {
 }
 
 fn detector(c: &mut Criterion) {
-    // A detector well into a run (its floor buckets full), fed 10 ms samples: a bucket closes
-    // and the detector re-judges every hundredth push, so the mean includes that share.
+    // A detector an hour into a run (its floor buckets full, each 32 s wide), fed 10 ms
+    // samples: a bucket closes and the detector looks again every 3,200 pushes, so the mean
+    // includes that share.
     let mut d = Detector::new(DetectorConfig::default());
     let mut t = 0.0;
     let value = |t: f64| 200e6 + (t % 30.0) * 1e6 + t * 100.0;
@@ -79,6 +80,29 @@ fn detector(c: &mut Criterion) {
             d.push(black_box(t), black_box(value(t)));
         })
     });
+    // The whole recorded floor judged once the run is over (128 buckets).
+    c.bench_function("detector final_verdict (an hour's floor)", |b| {
+        b.iter(|| black_box(&d).final_verdict(black_box(Some(8e9))))
+    });
+    // The dearest push: samples a second apart, 120 s into a run, so every push closes a
+    // one-second bucket and the detector looks at 120 floor points again.
+    let mut fresh = Detector::new(DetectorConfig::default());
+    for i in 0..120 {
+        fresh.push(i as f64, value(i as f64));
+    }
+    c.bench_function(
+        "detector push closing a bucket (a look at 120 points)",
+        |b| {
+            b.iter_batched(
+                || fresh.clone(),
+                |mut d| {
+                    d.push(black_box(120.0), black_box(value(120.0)));
+                    d
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 criterion_group!(benches, parsers, reads, detector);

@@ -29,6 +29,11 @@ pub struct RunVerdict {
     pub limit_bytes: Option<u64>,
     /// The memory floor the detector judges, at its latest bucket.
     pub floor_bytes: Option<f64>,
+    /// The memory floor is rising steadily now (whether or not a leak is called yet).
+    pub rising: bool,
+    /// When a leak call was taken back (the floor levelled off: a cache that filled);
+    /// `detected_at_s` keeps when it was first called.
+    pub revised_at_s: Option<f64>,
     /// The reason in plain words.
     pub reason: String,
     /// The memory verdict on its own.
@@ -50,6 +55,8 @@ impl Default for RunVerdict {
             time_to_limit_s: None,
             limit_bytes: None,
             floor_bytes: None,
+            rising: false,
+            revised_at_s: None,
             reason: String::new(),
             memory_kind: VerdictKind::Inconclusive,
             resources: BTreeMap::new(),
@@ -82,6 +89,10 @@ pub struct ResourceVerdict {
     pub growth_ci_per_s: [f64; 2],
     /// When a leak was first called.
     pub detected_at_s: Option<f64>,
+    /// The count's floor is rising steadily now.
+    pub rising: bool,
+    /// When a leak call was taken back.
+    pub revised_at_s: Option<f64>,
     /// The reason in plain words.
     pub reason: String,
 }
@@ -93,6 +104,8 @@ impl Default for ResourceVerdict {
             growth_per_s: 0.0,
             growth_ci_per_s: [0.0, 0.0],
             detected_at_s: None,
+            rising: false,
+            revised_at_s: None,
             reason: String::new(),
         }
     }

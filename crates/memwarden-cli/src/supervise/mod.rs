@@ -389,7 +389,7 @@ pub fn run(
     }
     monitor.leftovers(afterwards.keep_leftovers)?;
 
-    let verdict = monitor.verdict();
+    let verdict = monitor.final_verdict();
     let stops = monitor.stops().clone();
     let mut status = match (stops.by, exit_info.code, exit_info.signal) {
         // memwarden claims a stop only for a tree that is gone.

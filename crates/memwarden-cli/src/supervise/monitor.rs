@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
-use memwarden::units::format_bytes;
+use memwarden::units::{format_bytes, format_rate};
 
 use super::actor::{Actor, Trigger};
 use super::policy::{Decision, Policy, Reading, StopOrder, Trend};
@@ -123,6 +123,7 @@ pub struct Monitor<S: Source> {
     reclaim: Option<Reclaim>,
     timeout_at: Option<Instant>,
     command_ended: bool,
+    rising: bool,
     stops: Stops,
     watched: Vec<u32>,
     last_rows_t: f64,
@@ -155,6 +156,7 @@ impl<S: Source> Monitor<S> {
             reclaim: parts.reclaim,
             timeout_at,
             command_ended: false,
+            rising: false,
             stops: Stops::default(),
             watched: Vec::new(),
             last_rows_t: f64::NEG_INFINITY,
@@ -298,6 +300,12 @@ impl<S: Source> Monitor<S> {
             self.sinks.accept(&Record::Event(event.clone()));
             self.events.push(event);
         }
+        let rising = !self.command_ended && self.judges.memory_rising();
+        if rising && !self.rising {
+            let v = self.verdict();
+            self.say(EventKind::Verdict, rising_words(&v));
+        }
+        self.rising = rising;
         if changed || sample.t - self.last_verdict_t >= VERDICT_EVERY {
             self.last_verdict_t = sample.t;
             let verdict = self.verdict();
@@ -597,9 +605,19 @@ impl<S: Source> Monitor<S> {
         Ok(())
     }
 
-    /// The run's verdict now.
+    /// The run's live verdict now.
     pub fn verdict(&self) -> RunVerdict {
         self.judges.verdict(self.limit)
+    }
+
+    /// The run's final verdict, from the whole recorded floor; recorded as an event.
+    pub fn final_verdict(&mut self) -> RunVerdict {
+        let v = self.judges.final_verdict(self.limit);
+        self.event(
+            EventKind::Verdict,
+            format!("final verdict: {} — {}", v.kind, v.reason),
+        );
+        v
     }
 
     /// Ends the session: waits for hooks, records what the kernel saw of the limit, takes a
@@ -634,7 +652,7 @@ impl<S: Source> Monitor<S> {
         let mut end = end(&self);
         end.samples = self.stats.samples();
         if end.verdict.is_none() {
-            end.verdict = Some(self.verdict());
+            end.verdict = Some(self.final_verdict());
         }
         self.collect_exited();
         self.save_live_summaries();
@@ -672,6 +690,26 @@ impl<S: Source> Monitor<S> {
             self.sinks.accept(&Record::Process(p));
         }
     }
+}
+
+/// The memory floor started rising: "memory: rising 29.5 MiB/s (27.1 MiB/s to 31.0 MiB/s);
+/// at this rate it reaches the 1.0 GiB limit in 23.0s".
+fn rising_words(v: &RunVerdict) -> String {
+    let [lo, hi] = v.growth_ci_bytes_per_s;
+    let mut s = format!(
+        "memory: rising {} ({} to {})",
+        format_rate(v.growth_bytes_per_s),
+        format_rate(lo),
+        format_rate(hi)
+    );
+    if let (Some(t), Some(limit)) = (v.time_to_limit_s, v.limit_bytes) {
+        s.push_str(&format!(
+            "; at this rate it reaches the {} limit in {}",
+            format_bytes(limit),
+            memwarden::units::format_seconds(t)
+        ));
+    }
+    s
 }
 
 fn dur(s: f64) -> Duration {

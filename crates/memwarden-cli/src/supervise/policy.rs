@@ -142,14 +142,18 @@ pub enum Decision {
 /// runtime) must not run its actions in a loop.
 pub const REARM_FRACTION: f64 = 0.9;
 
-/// The shortest time between samples while a polled limit or floor is near.
-pub const MIN_POLL: Duration = Duration::from_millis(5);
+/// The shortest time between samples while a polled limit or floor is near. Sampling a small
+/// tree takes well under a millisecond, so 2 ms near the limit costs a few percent of a core
+/// for as long as the tree hovers there; what it buys is a sample every 8 MiB of growth at
+/// 4 GiB/s (bench/results/overshoot.md).
+pub const MIN_POLL: Duration = Duration::from_millis(2);
 
 /// The allocation speed assumed until a faster one is measured. One thread touching fresh
-/// pages runs at 1–3 GiB/s on current machines (CPython's `bytearray` at ~1.5 GiB/s here);
+/// pages runs at 1–4 GiB/s on current machines, and a program with several threads faster;
 /// like earlyoom, the poll interval is sized so that such a program cannot cross the
-/// remaining headroom unseen.
-const ASSUMED_FILL_RATE: f64 = (1u64 << 30) as f64;
+/// remaining headroom unseen. At 1 GiB/s a hog allocating 32 MiB chunks at several GiB/s got
+/// 25–31 % past a 400 MiB limit between two samples.
+const ASSUMED_FILL_RATE: f64 = (4u64 << 30) as f64;
 
 /// The sampling interval near a limit: half the time the fastest known allocator would take
 /// to use up the headroom, so each sample on the way halves what is left to cross. Far from
@@ -607,13 +611,13 @@ mod tests {
     #[test]
     fn the_interval_halves_the_headroom_left() {
         let base = Duration::from_secs(1);
-        // Far from a 4 GiB limit: the base interval.
-        assert_eq!(poll_interval(4 * GIB, 0.0, base), base);
-        // 400 MiB of headroom at the assumed 1 GiB/s: ~195 ms.
+        // Far from the limit (16 GiB of headroom): the base interval.
+        assert_eq!(poll_interval(16 * GIB, 0.0, base), base);
+        // 400 MiB of headroom at the assumed 4 GiB/s: ~49 ms.
         let i = poll_interval(400 * MIB, 0.0, base);
-        assert!((i.as_secs_f64() - 0.195).abs() < 0.001, "{i:?}");
+        assert!((i.as_secs_f64() - 0.0488).abs() < 0.001, "{i:?}");
         // A faster measured allocator shortens it; at the limit the floor holds.
-        assert!(poll_interval(400 * MIB, 4.0 * GIB as f64, base) < i);
+        assert!(poll_interval(400 * MIB, 8.0 * GIB as f64, base) < i);
         assert_eq!(poll_interval(0, 0.0, base), MIN_POLL);
         // A base shorter than the floor is kept as the ceiling.
         assert_eq!(poll_interval(GIB, 0.0, Duration::from_millis(2)), MIN_POLL);
@@ -638,7 +642,7 @@ mod tests {
             t += p.interval(base).as_secs_f64();
         }
         assert!(overshoot > 0, "the limit was never reached");
-        // At most one MIN_POLL of growth past the limit (7.5 MiB at this rate, < 2 %).
+        // At most one MIN_POLL of growth past the limit (3 MiB at this rate, < 1 %).
         assert!(
             overshoot <= (rate * MIN_POLL.as_secs_f64()) as u64,
             "{overshoot}"

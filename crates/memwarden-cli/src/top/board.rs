@@ -78,8 +78,10 @@ pub struct Standing {
     pub resource: String,
     /// The floor's growth when measured, else 0, bytes per second.
     pub growth_bytes_per_s: f64,
-    /// Seconds until the group's memory is exhausted, for a leak.
+    /// Seconds until the group's memory is exhausted, at the floor's rate, while it rises.
     pub time_to_limit_s: Option<f64>,
+    /// Whether the floor rises steadily now (a leak not called yet, or a cache filling).
+    pub rising: bool,
 }
 
 impl Default for Standing {
@@ -105,6 +107,7 @@ impl Standing {
                 0.0
             },
             time_to_limit_s: v.time_to_limit_s,
+            rising: v.rising,
         }
     }
 
@@ -115,9 +118,15 @@ impl Standing {
 }
 
 impl Row {
-    /// The group's whole verdict now, reasons worded.
+    /// The group's live verdict now, reasons worded: what the view and the sinks show while
+    /// the session goes on.
     pub fn full_verdict(&self) -> RunVerdict {
         self.judges.verdict(self.limit_bytes)
+    }
+
+    /// The group's final verdict: its whole recorded floor judged, as a run's is at its end.
+    pub fn final_verdict(&self) -> RunVerdict {
+        self.judges.final_verdict(self.limit_bytes)
     }
 }
 
@@ -206,10 +215,10 @@ impl Board {
         }
     }
 
-    /// Brings every group's standing up to date (for the report at the end).
-    pub fn refresh_verdicts(&mut self) {
+    /// Ranks every group by its final verdict (for the report at the end).
+    pub fn conclude(&mut self) {
         for row in self.rows.values_mut() {
-            row.verdict = Standing::of(&row.full_verdict());
+            row.verdict = Standing::of(&row.final_verdict());
         }
     }
 
@@ -334,12 +343,13 @@ mod tests {
             bytes: 1,
             peak_bytes: 1,
             limit_bytes: None,
-            verdict: Standing {
+            verdict: Standing::of(&RunVerdict {
                 kind,
+                memory_kind: kind,
                 time_to_limit_s: ttl,
                 growth_bytes_per_s: growth,
-                ..Standing::default()
-            },
+                ..RunVerdict::default()
+            }),
             history: VecDeque::new(),
             gone: false,
             samples: 0,

@@ -105,7 +105,7 @@ pub fn run(args: &TopArgs, db: Option<&Path>) -> Result<u8> {
         }
         tick_at = tick_at.max(Instant::now());
     }
-    session.board.refresh_verdicts();
+    session.board.conclude();
     let report = session.report();
     let text = match args.format.unwrap_or(TopFormat::Text) {
         TopFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
@@ -277,7 +277,7 @@ fn run_end(row: &board::Row) -> RunEnd {
         stopped_by: None,
         status: exit::OK,
         peak_bytes: row.peak_bytes,
-        verdict: Some(row.full_verdict()),
+        verdict: Some(row.final_verdict()),
         samples: row.samples,
     }
 }

@@ -1,5 +1,6 @@
 //! The ranked report `top` prints at the end without a terminal, or with `--format`: every
-//! group in rank order with the same verdict object as a run's report (JSON), or the first
+//! group in rank order with the same verdict object as a run's report (JSON) — the final
+//! verdict, the group's whole recorded floor judged, as a run's report carries — or the first
 //! rows as a table (text).
 
 use memwarden::sample::host::{HostSampler, Unreadable};
@@ -151,7 +152,7 @@ pub fn build(board: &Board, sampler: &HostSampler, session: Session) -> TopRepor
                     cgroup_bytes: row.last.cgroup_bytes,
                 },
                 limit_bytes: row.limit_bytes,
-                verdict: row.full_verdict(),
+                verdict: row.final_verdict(),
                 top,
             }
         })
@@ -199,12 +200,15 @@ pub fn unreadable_note(u: &UnreadableFigures) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// A verdict's kind as the table shows it: `leak (threads)` when more than memory leaks.
+/// A verdict's kind as the table shows it: `leak (threads)` when more than memory leaks,
+/// `rising` for a floor rising steadily that no leak is called on yet.
 pub fn verdict_cell(v: &Standing) -> String {
-    if v.resource.is_empty() {
-        v.kind.to_string()
-    } else {
+    if !v.resource.is_empty() {
         format!("leak ({})", v.resource)
+    } else if v.rising && !v.leaks() {
+        "rising".to_string()
+    } else {
+        v.kind.to_string()
     }
 }
 

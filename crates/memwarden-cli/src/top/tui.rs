@@ -118,6 +118,7 @@ impl View {
         match row.verdict.kind {
             VerdictKind::Leak => self.style(Color::Red).add_modifier(Modifier::BOLD),
             _ if row.gone => self.style(Color::DarkGray),
+            _ if row.verdict.rising => self.style(Color::Yellow),
             VerdictKind::Plateau => self.style(Color::Yellow),
             VerdictKind::Stable => self.style(Color::Green),
             VerdictKind::Inconclusive => Style::default(),

@@ -1,28 +1,33 @@
-//! Scores the leak detector against two baselines on a labeled corpus, and measures its speed.
+//! Scores the leak detector's final and live verdicts on a labeled corpus, the live one
+//! against two baselines, and measures its speed.
 //!
 //! ```text
 //! cargo run --release -p memwarden --example evaluate [-- [--out FILE] [DIR...]]
 //! ```
 //!
-//! The corpus: a seeded synthetic set (every shape of DESIGN §5 at several rates, noise
-//! levels, intervals and lengths, with fills of 15 s to 2 min), the real traces in
-//! `../shared/traces` when present, and the CSV traces of each DIR given. A DIR's traces are
-//! labeled by a `labels.csv` in it (`file,leak|ok[,leak_start_s[,rate]]`), else by name: a file
-//! whose name starts with `leak` leaks from its start, any other does not.
+//! The corpus: a seeded synthetic set (every shape the detector must tell apart, at several
+//! rates, noise levels, intervals and lengths, with steady fills of 15 s to 6 min), the real
+//! programs' traces of `bench/corpus/real` (whole and cut to their first minute and two), the
+//! scenarios' recorded traces of `scenarios/traces` (as recorded and thinned to one sample a
+//! second), and the CSV traces of each DIR given. A directory's traces are labeled by its
+//! `labels.csv` (see `corpus::load_dir`), else by name: a file whose name starts with `leak` or
+//! contains `-leaky` leaks from its start, any other does not.
 //!
 //! Baselines: S4's rule "RSS grew > 30 MB within 60 s", and a least-squares slope over all
 //! samples called a leak when positive at p < 0.001 and at least the detector's minimum rate;
 //! then each baseline again, tuned on the corpus (larger rise, longer window; larger minimum
-//! rate, stricter t, a minimum span) to make no more wrong calls than the detector, for a
+//! rate, stricter t, a minimum span) to make no more wrong calls than the live verdict, for a
 //! latency comparison at a matched false-alarm rate. Results go to stdout and to
 //! `bench/results/detector-eval.md` (or `--out`).
 //!
-//! Tuning helpers: `--quick` (the detector and the baselines as specified only, no speed),
-//! `--set KNOB=NUMBER` (a `DetectorConfig` field), `-v`/`-vv` (the detector's wrong answers /
-//! every answer on stderr), `--show FILE` (the detector going through one trace), `--dump DIR`.
+//! Tuning helpers: `--quick` (no tuned baselines, no curve, no speed), `--tune` (the headline
+//! figures and every miss and wrong call, on stderr), `--set KNOB=NUMBER` (a `DetectorConfig`
+//! field), `-v`/`-vv` (wrong answers / every answer on stderr), `--show FILE` (the detector
+//! going through one trace), `--dump DIR` (the synthetic corpus as labeled CSV files).
 
 mod baselines;
 mod corpus;
+mod final_tables;
 mod report;
 mod scoring;
 mod synth;
@@ -33,34 +38,39 @@ use std::time::Instant;
 use memwarden::detect::{Detector, DetectorConfig};
 
 use corpus::Labeled;
-use report::Eval;
+use report::{CurvePoint, Eval, LEAKS_FROM_FAST};
 use scoring::{outcome, Method, Outcome, Rule};
 
 const SEED: u64 = 0x6D65_6D77_6172_6465; // "memwarde"
 
-/// Other settings of the detector shown beside the default: (label, knobs).
-const VARIANTS: &[(&str, &[(&str, f64)])] = &[
-    (
-        "the old knobs (min_span_s 60, no fast path)",
-        &[("min_span_s", 60.0), ("fast_growth", f64::INFINITY)],
-    ),
+/// Settings of the live verdict scored beside the default, for the curve of latency against
+/// wrong calls: (label, knobs).
+const CURVE: &[(&str, &[(&str, f64)])] = &[
     ("min_span_s 60", &[("min_span_s", 60.0)]),
     ("min_span_s 90", &[("min_span_s", 90.0)]),
     ("min_span_s 120", &[("min_span_s", 120.0)]),
-    ("min_span_s 140", &[("min_span_s", 140.0)]),
-    ("min_span_s 150", &[("min_span_s", 150.0)]),
+    ("min_span_s 150 (the old default)", &[("min_span_s", 150.0)]),
     ("min_span_s 180", &[("min_span_s", 180.0)]),
-    ("no fast path", &[("fast_growth", f64::INFINITY)]),
-    ("fast_growth 1", &[("fast_growth", 1.0)]),
-    ("fast_growth 3", &[("fast_growth", 3.0)]),
-    ("fast_span_s 20", &[("fast_span_s", 20.0)]),
+    ("min_span_s 240", &[("min_span_s", 240.0)]),
+    ("min_span_s 300", &[("min_span_s", 300.0)]),
+    ("min_span_s 360 (the default)", &[]),
+    ("min_span_s 420", &[("min_span_s", 420.0)]),
     (
-        "warmup_fraction 0.1 (an earlier first look)",
+        "min_span_s 360, warmup_fraction 0.1",
         &[("warmup_fraction", 0.1)],
     ),
-    ("bucket_s 0.5 (finer floor early)", &[("bucket_s", 0.5)]),
-    ("bucket_s 2", &[("bucket_s", 2.0)]),
+    (
+        "min_span_s 400, warmup_fraction 0.1",
+        &[("min_span_s", 400.0), ("warmup_fraction", 0.1)],
+    ),
+    ("warmup_fraction 0.3", &[("warmup_fraction", 0.3)]),
+    ("min_half_ratio 0.4", &[("min_half_ratio", 0.4)]),
     ("min_half_ratio 0.6", &[("min_half_ratio", 0.6)]),
+    ("significance 0.0003", &[("significance", 0.0003)]),
+    ("significance 0.003", &[("significance", 0.003)]),
+    ("bucket_s 0.5", &[("bucket_s", 0.5)]),
+    ("bucket_s 2", &[("bucket_s", 2.0)]),
+    ("max_buckets 64", &[("max_buckets", 64.0)]),
 ];
 
 struct Args {
@@ -69,6 +79,7 @@ struct Args {
     verbose: bool,
     verbose_all: bool,
     quick: bool,
+    tune: bool,
     knobs: Vec<(String, f64)>,
     show: Option<PathBuf>,
     dump: Option<PathBuf>,
@@ -81,6 +92,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
         verbose: false,
         verbose_all: false,
         quick: false,
+        tune: false,
         knobs: Vec::new(),
         show: None,
         dump: None,
@@ -92,6 +104,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
             "-v" | "--verbose" => a.verbose = true,
             "-vv" => (a.verbose, a.verbose_all) = (true, true),
             "--quick" => a.quick = true,
+            "--tune" => a.tune = true,
             "--dump" => a.dump = Some(PathBuf::from(it.next().expect("--dump DIR"))),
             "--show" => a.show = Some(PathBuf::from(it.next().expect("--show FILE"))),
             "--set" => {
@@ -102,7 +115,7 @@ fn parse_args(manifest: &Path) -> Option<Args> {
             }
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: evaluate [--out FILE] [--quick] [-v|-vv] [--set KNOB=NUMBER]... [DIR...]\n\
+                    "usage: evaluate [--out FILE] [--quick] [--tune] [-v|-vv] [--set KNOB=NUMBER]... [DIR...]\n\
                      \x20      evaluate --dump DIR | --show FILE\n\
                      DIR: labeled CSV traces (see --dump); KNOB: a DetectorConfig field"
                 );
@@ -120,8 +133,7 @@ fn set_knob(config: &mut DetectorConfig, knob: &str, v: f64) {
         "warmup_s" => config.warmup_s = v,
         "warmup_fraction" => config.warmup_fraction = v,
         "min_span_s" => config.min_span_s = v,
-        "fast_span_s" => config.fast_span_s = v,
-        "fast_growth" => config.fast_growth = v,
+        "first_look_s" => config.first_look_s = v,
         "min_points" => config.min_points = v as usize,
         "min_rate_per_s" => config.min_rate_per_s = v,
         "min_relative_rate_per_h" => config.min_relative_rate_per_h = v,
@@ -152,30 +164,40 @@ fn main() {
         corpus::dump_corpus(dir, &corpus);
         return;
     }
-    corpus.extend(corpus::load_shared(
-        &manifest.join("../../../shared/traces"),
+    let root = manifest.join("../..");
+    corpus.extend(corpus::load_dir(
+        &root.join("bench/corpus/real"),
+        "real",
+        &[60.0, 120.0],
+        1,
     ));
+    let scenarios = root.join("scenarios/traces");
+    corpus.extend(corpus::load_dir(&scenarios, "scenario", &[], 1));
+    corpus.extend(corpus::load_dir(&scenarios, "scenario", &[], 5));
     for d in &args.dirs {
-        corpus.extend(corpus::load_dir(d));
+        corpus.extend(corpus::load_dir(d, "real", &[], 1));
+    }
+    if args.tune {
+        tune_summary(&corpus, &config);
+        return;
     }
 
     let started = Instant::now();
-    let (detector, finals) = scoring::run_detector(&corpus, &config);
+    let (live, judged) = scoring::run_detector(&corpus, &config);
     let detector_secs = started.elapsed().as_secs_f64();
     let specified = [Rule::s4(), Rule::least_squares(config.min_rate_per_s)];
     let names = ["S4: >30 MB in 60 s", "least squares"];
-    let spec_calls = scoring::run_rules(&corpus, &specified);
     let mut baselines: Vec<Method> = names
         .iter()
-        .zip(spec_calls)
+        .zip(scoring::run_rules(&corpus, &specified))
         .map(|(n, calls)| Method {
             name: n.to_string(),
             calls,
         })
         .collect();
-    let budget = scoring::stats(&corpus, &detector.calls, |_| true).wrong_calls();
+    let budget = scoring::stats(&corpus, &live.calls, |_| true).wrong_calls();
     let mut sweeps = Vec::new();
-    let mut variants = Vec::new();
+    let mut curve = Vec::new();
     if !args.quick {
         for (name, rules) in [
             ("S4's rule", scoring::rise_candidates()),
@@ -198,34 +220,34 @@ fn main() {
                 calls,
             });
         }
-        for (label, knobs) in VARIANTS {
+        for (label, knobs) in CURVE {
             let mut cfg = config.clone();
             for (k, v) in *knobs {
                 set_knob(&mut cfg, k, *v);
             }
-            let (m, _) = scoring::run_detector(&corpus, &cfg);
-            variants.push((
-                label.to_string(),
-                scoring::stats(&corpus, &m.calls, |_| true),
-            ));
+            curve.push(curve_point(&corpus, label, &cfg));
         }
     }
     if args.verbose {
-        for (i, (t, f)) in corpus.iter().zip(&finals).enumerate() {
-            let call = detector.calls[i];
+        for (i, (t, j)) in corpus.iter().zip(&judged).enumerate() {
+            let call = live.calls[i];
             let o = outcome(t, call);
-            if args.verbose_all || !matches!(o, Outcome::Hit | Outcome::Quiet) {
-                let others: Vec<String> = baselines
-                    .iter()
-                    .map(|b| format!("{:?}", b.calls[i].map(|c| c.round())))
-                    .collect();
+            let f = scoring::final_outcome(t, j.final_kind);
+            if args.verbose_all
+                || !matches!(o, Outcome::Hit | Outcome::Quiet)
+                || matches!(
+                    f,
+                    scoring::FinalOutcome::Miss | scoring::FinalOutcome::Wrong
+                )
+            {
                 eprintln!(
-                    "{o:?}: {} (leak from {:.0}s) at {call:?} [baselines {}]: {} — {}",
+                    "{f:?}/{o:?}: {} (leak from {:.0}s)\n  live {} at {call:?}: {}\n  final {}: {}",
                     t.name,
                     t.leak_start,
-                    others.join(" "),
-                    f.kind.as_str(),
-                    f.reason
+                    j.live_kind,
+                    j.live_reason,
+                    j.final_kind.as_str(),
+                    j.final_reason
                 );
             }
         }
@@ -234,34 +256,48 @@ fn main() {
         corpus: &corpus,
         synthetic,
         config: &config,
-        detector,
-        finals,
+        live,
+        judged,
         baselines,
         sweeps,
-        variants,
+        curve,
     };
+    let speeds: Vec<(f64, usize, f64)> = if args.quick {
+        Vec::new()
+    } else {
+        [(0.01, 20_000_000), (0.1, 2_000_000), (1.0, 604_800)]
+            .iter()
+            .map(|&(interval, n)| (interval, n, throughput_at(&config, interval, n)))
+            .collect()
+    };
+    let corpus_rate = (!args.quick).then(|| corpus_throughput(&corpus, &config));
+    let throughput = corpus_rate.map(|c| {
+        let stream = speeds.iter().map(|s| s.2).fold(f64::INFINITY, f64::min);
+        (stream, c)
+    });
     let dirs: Vec<String> = args.dirs.iter().map(|d| d.display().to_string()).collect();
     let mut md = eval.header(SEED, &args.knobs, &dirs);
-    eval.goal(&mut md);
-    eval.notes(&mut md);
-    eval.summary(&mut md);
-    eval.paired_table(&mut md);
-    eval.rate_table(&mut md);
-    eval.ci_table(&mut md);
-    eval.shape_table(&mut md);
+    eval.targets(&mut md, throughput);
+    eval.final_summary(&mut md);
+    eval.scenario_table(&mut md);
     eval.real_table(&mut md);
+    eval.final_shapes(&mut md);
+    eval.final_knobs(&mut md);
+    eval.live_summary(&mut md);
+    eval.curve(&mut md);
+    eval.live_rates(&mut md);
+    eval.agreement(&mut md);
     eval.sweep_tables(&mut md);
-    eval.variant_table(&mut md);
+    if let Some(corpus_rate) = corpus_rate {
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let criterion = report::criterion_figures(&target);
+        report::speed(&mut md, &speeds, corpus_rate, detector_secs, &criterion);
+    }
     if args.quick {
         eprint!("{md}");
         return;
     }
-    let corpus_rate = corpus_throughput(&corpus, &config);
-    let speeds: Vec<(f64, usize, f64)> = [(0.01, 20_000_000), (0.1, 2_000_000), (1.0, 604_800)]
-        .iter()
-        .map(|&(interval, n)| (interval, n, throughput(&config, interval, n)))
-        .collect();
-    report::speed(&mut md, &speeds, corpus_rate, detector_secs);
     print!("{md}");
     if let Some(parent) = args.out.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -269,6 +305,36 @@ fn main() {
     match std::fs::write(&args.out, &md) {
         Ok(()) => eprintln!("written to {}", args.out.display()),
         Err(e) => eprintln!("could not write {}: {e}", args.out.display()),
+    }
+}
+
+/// Both verdicts with `config` over the corpus, for the curve and the knobs' table.
+fn curve_point(corpus: &[Labeled], label: &str, config: &DetectorConfig) -> CurvePoint {
+    let (m, judged) = scoring::run_detector(corpus, config);
+    let long_fill = |t: &Labeled| {
+        !t.leak
+            && (t.name.starts_with("redis")
+                || t.detail.starts_with("fills 240s")
+                || t.detail.starts_with("fills 360s"))
+    };
+    let target = |len: f64| {
+        scoring::final_stats(corpus, &judged, |t| {
+            report::of_length(t, len) && report::in_target(t, config)
+        })
+    };
+    CurvePoint {
+        label: label.to_string(),
+        all: scoring::stats(corpus, &m.calls, |_| true),
+        fast: scoring::stats(corpus, &m.calls, |t| t.rate >= LEAKS_FROM_FAST),
+        long_fills: scoring::stats(corpus, &m.calls, long_fill).false_alarms,
+        revised: corpus
+            .iter()
+            .zip(&judged)
+            .filter(|(t, j)| !t.leak && j.revised_at.is_some())
+            .count(),
+        final_all: scoring::final_stats(corpus, &judged, |_| true),
+        final_short: [target(60.0), target(120.0)],
+        final_target: scoring::final_stats(corpus, &judged, |t| report::in_target(t, config)),
     }
 }
 
@@ -292,12 +358,17 @@ fn show_trace(path: &Path, config: &DetectorConfig) {
     for (t, v) in d.floor() {
         println!("floor {t:8.1} {}", memwarden::units::format_bytes_f(v));
     }
+    let v = d.final_verdict(None);
+    println!(
+        "final: {} {:?} {:?}: {}",
+        v.kind, v.detected_at_s, v.revised_at_s, v.reason
+    );
 }
 
 /// Pushes per second through one detector, for a noisy rising sawtooth sampled at `interval`
 /// for `samples` samples (the detector re-judges at every bucket close, so the rate depends on
 /// how many samples share a bucket).
-fn throughput(config: &DetectorConfig, interval: f64, samples: usize) -> f64 {
+fn throughput_at(config: &DetectorConfig, interval: f64, samples: usize) -> f64 {
     let mut rng = synth::Rng::new(7);
     let values: Vec<f64> = (0..1 << 16)
         .map(|i| 2e8 + 3e7 * ((i % 1500) as f64 / 1500.0) + 1e6 * rng.normal())
@@ -330,9 +401,73 @@ fn corpus_throughput(corpus: &[Labeled], config: &DetectorConfig) -> f64 {
             for &(ts, v) in &t.points {
                 d.push(ts, v);
             }
-            std::hint::black_box(d.verdict());
+            std::hint::black_box((d.verdict(), d.final_verdict(None)));
         }
         best = best.max(samples as f64 / start.elapsed().as_secs_f64());
     }
     best
+}
+
+/// The figures the knobs are tuned on, on stderr: the final verdict's wrong calls and misses,
+/// the live verdict's wrong calls and latency.
+fn tune_summary(corpus: &[Labeled], config: &DetectorConfig) {
+    let (live, judged) = scoring::run_detector(corpus, config);
+    let f = scoring::final_stats(corpus, &judged, |_| true);
+    eprintln!(
+        "final: accuracy {:.1}% wrong {} misses {} hits {} either {}",
+        100.0 * f.accuracy(),
+        f.wrong,
+        f.misses,
+        f.hits,
+        f.either
+    );
+    for len in [60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0] {
+        let s = scoring::final_stats(corpus, &judged, |t| {
+            t.group != "real"
+                && t.group != "scenario"
+                && (t.duration - len).abs() < 1.0
+                && report::in_target(t, config)
+        });
+        eprintln!(
+            "  {len:>5}s rise>=4 noise: recall {:.1}% ({} of {})",
+            100.0 * s.recall(),
+            s.hits,
+            s.hits + s.misses
+        );
+    }
+    let s = scoring::stats(corpus, &live.calls, |_| true);
+    let fast = scoring::stats(corpus, &live.calls, |t| {
+        t.rate >= 16.0 * 1024.0 * 1024.0 / 60.0
+    });
+    eprintln!(
+        "live: wrong {} (premature {}) hits {} latency median {} p90 {}; fast: median {} p90 {}",
+        s.wrong_calls(),
+        s.premature,
+        s.hits,
+        report::opt(s.median()),
+        report::opt(s.p90()),
+        report::opt(fast.median()),
+        report::opt(fast.p90()),
+    );
+    for (t, (j, call)) in corpus.iter().zip(judged.iter().zip(&live.calls)) {
+        let fo = scoring::final_outcome(t, j.final_kind);
+        let lo = outcome(t, *call);
+        let scenario = t.group == "scenario" || t.group == "real";
+        if scenario
+            || matches!(fo, scoring::FinalOutcome::Wrong)
+            || matches!(lo, Outcome::FalseAlarm | Outcome::Premature)
+            || (matches!(fo, scoring::FinalOutcome::Miss) && report::in_target(t, config))
+        {
+            eprintln!(
+                "{fo:?}/{lo:?} {} [leak {} from {:.0}] final {}: {} | live {} at {:?}",
+                t.name,
+                t.leak,
+                t.leak_start,
+                j.final_kind,
+                j.final_reason,
+                j.live_kind,
+                call.map(|c| c.round())
+            );
+        }
+    }
 }

@@ -97,34 +97,117 @@ pub struct Method {
     pub calls: Vec<Option<f64>>,
 }
 
-/// The detector's final verdict on one trace.
+/// The detector's two verdicts on one trace, read at its end.
 #[derive(Debug, Clone)]
-pub struct Final {
-    pub kind: VerdictKind,
-    pub reason: String,
+pub struct Judged {
+    /// The final verdict.
+    pub final_kind: VerdictKind,
+    pub final_reason: String,
+    /// The live verdict at the end.
+    pub live_kind: VerdictKind,
+    pub live_reason: String,
+    /// When the live verdict took its leak call back, if it did.
+    pub revised_at: Option<f64>,
 }
 
-/// Runs the detector with `config` over every trace.
-pub fn run_detector(corpus: &[Labeled], config: &DetectorConfig) -> (Method, Vec<Final>) {
+/// Runs the detector with `config` over every trace: the live verdict's first leak calls (the
+/// method scored against the baselines) and both verdicts at the end.
+pub fn run_detector(corpus: &[Labeled], config: &DetectorConfig) -> (Method, Vec<Judged>) {
     let mut calls = Vec::with_capacity(corpus.len());
-    let mut finals = Vec::with_capacity(corpus.len());
+    let mut judged = Vec::with_capacity(corpus.len());
     for trace in corpus {
         let mut d = Detector::new(config.clone());
         for &(t, v) in &trace.points {
             d.push(t, v);
         }
-        let v = d.verdict();
-        calls.push(v.detected_at_s);
-        finals.push(Final {
-            kind: v.kind,
-            reason: v.reason,
+        let live = d.verdict();
+        let done = d.final_verdict(None);
+        calls.push(live.detected_at_s);
+        judged.push(Judged {
+            final_kind: done.kind,
+            final_reason: done.reason,
+            live_kind: live.kind,
+            live_reason: live.reason,
+            revised_at: live.revised_at_s,
         });
     }
     let method = Method {
-        name: "memwarden detector".to_string(),
+        name: "memwarden live verdict".to_string(),
         calls,
     };
-    (method, finals)
+    (method, judged)
+}
+
+/// The final verdict's outcome on one trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalOutcome {
+    /// A leak called leak.
+    Hit,
+    /// A leak not called.
+    Miss,
+    /// A non-leak called leak.
+    Wrong,
+    /// A non-leak not called.
+    Right,
+    /// Either answer is right (a fill whose flat tail is too short to see).
+    Either,
+}
+
+pub fn final_outcome(trace: &Labeled, kind: VerdictKind) -> FinalOutcome {
+    let called = kind == VerdictKind::Leak;
+    match (trace.final_leak, called) {
+        (None, _) => FinalOutcome::Either,
+        (Some(true), true) => FinalOutcome::Hit,
+        (Some(true), false) => FinalOutcome::Miss,
+        (Some(false), true) => FinalOutcome::Wrong,
+        (Some(false), false) => FinalOutcome::Right,
+    }
+}
+
+/// Counts of the final verdict's outcomes over a subset of the corpus.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FinalStats {
+    pub traces: usize,
+    pub hits: usize,
+    pub misses: usize,
+    pub wrong: usize,
+    pub either: usize,
+}
+
+impl FinalStats {
+    /// Share of the scored traces (not `either`) answered right.
+    pub fn accuracy(&self) -> f64 {
+        let scored = self.traces - self.either;
+        (scored - self.misses - self.wrong) as f64 / scored.max(1) as f64
+    }
+
+    /// Share of the leaks called.
+    pub fn recall(&self) -> f64 {
+        self.hits as f64 / (self.hits + self.misses).max(1) as f64
+    }
+}
+
+/// The final verdict's outcomes over the traces `keep` selects.
+pub fn final_stats(
+    corpus: &[Labeled],
+    judged: &[Judged],
+    keep: impl Fn(&Labeled) -> bool,
+) -> FinalStats {
+    let mut s = FinalStats::default();
+    for (t, j) in corpus.iter().zip(judged) {
+        if !keep(t) {
+            continue;
+        }
+        s.traces += 1;
+        match final_outcome(t, j.final_kind) {
+            FinalOutcome::Hit => s.hits += 1,
+            FinalOutcome::Miss => s.misses += 1,
+            FinalOutcome::Wrong => s.wrong += 1,
+            FinalOutcome::Right => {}
+            FinalOutcome::Either => s.either += 1,
+        }
+    }
+    s
 }
 
 /// Runs each rule over every trace (all rules in one pass over each trace).
@@ -242,14 +325,6 @@ pub struct Paired {
     /// Leaks only the first / only the second caught.
     pub only_ours: usize,
     pub only_theirs: usize,
-}
-
-impl Paired {
-    /// Median and p90 of the first no later than the second's.
-    pub fn no_later(&self) -> bool {
-        let q = |v: &[f64], p| quantile(v, p).unwrap_or(0.0);
-        q(&self.ours, 0.5) <= q(&self.theirs, 0.5) && q(&self.ours, 0.9) <= q(&self.theirs, 0.9)
-    }
 }
 
 pub fn paired(

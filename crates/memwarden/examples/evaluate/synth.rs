@@ -138,15 +138,38 @@ pub struct Labeled {
     pub group: String,
     /// `(seconds, bytes)`.
     pub points: Vec<(f64, f64)>,
-    /// Whether the trace leaks.
+    /// Whether the trace leaks: its floor rises to the end (a fill still filling when the
+    /// trace ends is one, as nothing in the trace tells it will stop). The live verdict's
+    /// label: a call on any other trace is wrong, even if it is later revised.
     pub leak: bool,
-    /// When the leak starts (seconds), for latency.
+    /// When the leak (or the rise that lasts to the end) starts, seconds, for latency.
     pub leak_start: f64,
     /// Leak rate, bytes/s (0 for a trace that does not leak, NaN when unknown).
     pub rate: f64,
+    /// The final verdict's label: `Some(leak)`, or `None` when either answer is right (a fill
+    /// that stopped too near the end for its flat tail to be seen).
+    pub final_leak: Option<bool>,
+    /// Standard deviation of the noise, bytes (NaN when unknown).
+    pub noise: f64,
+    /// How much the start-up ramp still rises over the trace's second half, bytes: a start-up
+    /// still settling at the end hides a leak as noise does.
+    pub settling: f64,
+    /// How much the leak raised the floor by the end of the trace, bytes (0 for a trace that
+    /// does not leak, NaN when unknown).
+    pub rise: f64,
+    /// Seconds from the first to the last sample.
+    pub duration: f64,
+    /// Seconds between samples.
+    pub interval: f64,
+    /// Period of the sawtooth over the floor, seconds (0 without one).
+    pub period: f64,
     /// The parameter that makes this trace hard, for finer tables: `fill 90s`, `period 40s`.
     pub detail: String,
 }
+
+/// A fill's flat tail must last this share of the trace for the final verdict to see it (it
+/// judges the run after the first fifth, and looks for a flat last quarter of that).
+pub const SEEN_TAIL_SHARE: f64 = 0.25;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -179,7 +202,7 @@ pub fn generate(spec: &Spec) -> Labeled {
     };
     let phase = rng.uniform() * period;
     let plateau_tau = *pick(&mut rng, &[5.0, 10.0, 20.0, 40.0]);
-    let fill_s = *pick(&mut rng, &[15.0, 30.0, 60.0, 90.0, 120.0]);
+    let fill_s = *pick(&mut rng, FILLS);
     let plateau_height = rng.range(0.2, 1.0) * b;
     let step_at = rng.range(0.2, 0.8) * spec.duration;
     let step_height = rng.range(0.1, 0.5) * b;
@@ -245,6 +268,25 @@ pub fn generate(spec: &Spec) -> Labeled {
         Shape::Fill => format!("fills {fill_s:.0}s"),
         _ => String::new(),
     };
+    let duration = (n - 1) as f64 * spec.interval;
+    // A fill still filling when the trace ends is a leak to anyone reading the trace.
+    let tail = duration - (leak_at + fill_s);
+    let filling = spec.shape == Shape::Fill && tail <= 0.0;
+    let leak = spec.shape.leaks() || filling;
+    let rise = match spec.shape {
+        _ if filling => plateau_height * (duration - leak_at) / fill_s,
+        Shape::Staircase => rate * period * ((duration - leak_at) / period).floor(),
+        _ => rate * (duration - leak_start).max(0.0),
+    };
+    // A slowing fill has levelled (to 95 %) three time constants after it began.
+    let levelled_tail = duration - (leak_at + 3.0 * plateau_tau);
+    let final_leak = match spec.shape {
+        Shape::Fill if !filling && tail < SEEN_TAIL_SHARE * duration => None,
+        Shape::Plateau if levelled_tail < SEEN_TAIL_SHARE * duration => None,
+        // One tooth's ramp across the judged run (its last four fifths) is a rise to its end.
+        Shape::SawFlat if period > 0.4 * duration => None,
+        _ => Some(leak),
+    };
     Labeled {
         name: format!(
             "{}{}{} {}@{}s {:.0}s noise {}{}{}",
@@ -260,12 +302,32 @@ pub fn generate(spec: &Spec) -> Labeled {
         ),
         group: spec.shape.name().to_string(),
         points,
-        leak: spec.shape.leaks(),
-        leak_start,
-        rate,
+        leak,
+        leak_start: if filling { leak_at } else { leak_start },
+        rate: if filling {
+            plateau_height / fill_s
+        } else {
+            rate
+        },
+        final_leak,
+        noise: spec.noise,
+        settling: if spec.startup {
+            0.9 * b * ((-duration / 2.0 / warm_tau).exp() - (-duration / warm_tau).exp())
+        } else {
+            0.0
+        },
+        rise,
+        duration,
+        interval: spec.interval,
+        period: if amplitude > 0.0 { period } else { 0.0 },
         detail,
     }
 }
+
+/// How long the fills at a steady rate last, seconds: from a quarter of a minute to the six
+/// minutes a JVM's cache and heap took to grow to `-Xmx` (Redis filled for four, in the real
+/// corpus).
+pub const FILLS: &[f64] = &[15.0, 30.0, 60.0, 90.0, 120.0, 240.0, 360.0];
 
 fn pick<'a, T>(rng: &mut Rng, xs: &'a [T]) -> &'a T {
     &xs[(rng.next_u64() % xs.len() as u64) as usize]
@@ -303,8 +365,10 @@ pub fn corpus(seed: u64) -> Vec<Labeled> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let noises = [(16.0 * 1024.0, 0.0), (1.0 * MIB, 0.0), (4.0 * MIB, 0.5)];
-    // (interval, duration): `memwarden run` in CI (200 ms, two minutes), and longer runs.
+    // (interval, duration): a minute at the CLI's default interval, `memwarden run` in CI
+    // (200 ms, two minutes), and longer runs.
     let runs = [
+        (1.0, 60.0),
         (0.2, 120.0),
         (0.1, 300.0),
         (1.0, 600.0),

@@ -106,6 +106,26 @@ impl FloorBuckets {
         &self.buckets
     }
 
+    /// The floor as `(time, minimum)` points: the closed buckets, and the open one too when
+    /// `open` is set.
+    pub fn points(&self, open: bool) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let buckets = if open { self.all() } else { self.closed() };
+        buckets.iter().map(|b| (b.t, b.value))
+    }
+
+    /// Whether the open bucket, at time `now` with samples `gap` seconds apart, has covered
+    /// `share` of its width (counting the sample it would get next): its minimum is then
+    /// about as low as a closed bucket's.
+    pub fn open_covered(&self, now: f64, gap: f64, share: f64) -> bool {
+        match (self.origin, self.buckets.last()) {
+            (Some(origin), Some(b)) => {
+                let start = origin + b.index as f64 * self.width;
+                now - start + gap >= share * self.width
+            }
+            _ => false,
+        }
+    }
+
     /// Current bucket width in seconds.
     #[cfg(test)]
     pub fn width(&self) -> f64 {

@@ -1,4 +1,5 @@
-//! Judging one window of floor points: is the floor rising, steadily, and fast enough?
+//! Judging one window of floor points: is the floor rising, to the end of the window, steadily,
+//! and fast enough?
 //!
 //! Steps, in order:
 //! 1. Sawtooth: if the floor points themselves still saw (two or more big drops: the bucket
@@ -6,15 +7,22 @@
 //!    longer than the typical cycle, so only the bottoms of the teeth are left. A single big
 //!    drop leaves the window undecided: one tooth's floor cannot be told from its ramp.
 //! 2. Trend: Theil–Sen slope, Mann–Kendall significance (its variance widened for serially
-//!    correlated points, so memory that wanders with load is not taken for a trend).
-//! 3. Consistency: the early and the recent half must each rise at least `min_half_ratio` of
-//!    the whole window's slope, and neither more than 1/`min_half_ratio` times the other; and
-//!    the last quarter must still rise at `min_half_ratio` of it. One step up lies in one half
-//!    only, so it is never a leak; growth that is dying out (a cache filling) or only just
-//!    began fails the ratio; a fill that just stopped fails the last quarter; a line or a
-//!    staircase passes.
+//!    correlated points, so memory that wanders with load, or one step, is not taken for a
+//!    trend).
+//! 3. To the end: the recent half and the last quarter must each rise at least
+//!    `min_half_ratio` of the whole window's slope, and the recent half at least that share of
+//!    the early half. One step up leaves the recent half flat, a fill that stopped leaves the
+//!    last quarter flat, and growth that is dying out (a cache filling) fails the ratio; a
+//!    line, a staircase and growth that speeds up pass. Whether the early half rose too (the
+//!    rise spans the whole window) is recorded apart: the live verdict needs it, to know how
+//!    long the rise has lasted.
 //! 4. Otherwise: `plateau` if the floor rose by more than the rate threshold allows over the
-//!    window and the last quarter is flat; `rising` (inconclusive) if it still rises; `stable`.
+//!    window and the last quarter is flat; `slowing` if it still rises, ever slower; `rising`
+//!    (uneven) if it rose some other way; `stable`.
+//!
+//! Each judgement also says whether the last quarter rose clearly less than the quarter
+//! before it (`decelerating`): the tail of a rise dying out, whose shorter windows would
+//! each look like a line.
 
 use super::config::DetectorConfig;
 use super::stats;
@@ -25,32 +33,44 @@ const DROP_FRACTION: f64 = 0.25;
 /// A single drop makes the window undecidable only if this many times the typical step: a
 /// long tooth (its ramp climbs in small steps), not a noisy dip.
 const LONE_TOOTH: f64 = 8.0;
+/// Big drops are teeth only if they come about regularly: with at least `REGULAR_DROPS` of
+/// them, the spacing's coefficient of variation must stay under `REGULAR_CV`. A GC's teeth
+/// keep their period even when buckets alias it; dips of noise come at random (a CV near 1).
+const REGULAR_DROPS: usize = 4;
+const REGULAR_CV: f64 = 0.6;
 /// Groups span this many typical tooth periods, so each holds at least one tooth bottom.
 const GROUP_PERIODS: f64 = 1.25;
-/// Each half's slope must reach this share of the rate threshold (halves are noisier).
+/// Each part's slope must reach this share of the rate threshold (parts are noisier).
 pub(crate) const HALF_SHARE: f64 = 0.5;
 /// Group size meaning "one big drop only": a sawtooth whose floor cannot be judged yet.
 pub(crate) const UNRESOLVED_SAW: usize = usize::MAX;
 /// With too few points to test at `significance`, bottoms that are not rising even at this
 /// level are taken as stable rather than left undecided.
 const LENIENT_P: f64 = 0.1;
+/// Teeth a window needs to be judged on every point when merging them leaves too few.
+const REPEATED_TEETH: usize = 5;
 /// Most points judged in one window.
-const MAX_POINTS: usize = 64;
-/// Fewest points in each half to take its slope.
-const MIN_HALF_POINTS: usize = 3;
+const MAX_POINTS: usize = 48;
+/// Fewest points in each part to take its slope.
+const MIN_PART_POINTS: usize = 3;
 
 /// The shape of the floor in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shape {
-    /// Rising significantly, fast enough, in both halves.
+    /// Rising significantly, fast enough, and still rising at the end of the window.
     Leak,
+    /// Rising significantly, but ever slower: a fill levelling off, not flat yet.
+    Slowing,
     /// Rose significantly and by more than the threshold allows, then flattened.
     Plateau,
-    /// Rising, but only lately (or not yet consistently): wait for more data.
+    /// Rose some other way: one recent step, or a rise not significant yet.
     Rising,
     /// No rise beyond the threshold.
     Stable,
-    /// Too few points to say (after grouping a slow sawtooth).
+    /// Perhaps rising a little, not significantly: stable if the window is long enough to
+    /// have shown a leak.
+    Unsure,
+    /// Too few points to say (after grouping a slow sawtooth), or one saw tooth so far.
     Unresolved,
 }
 
@@ -59,7 +79,9 @@ pub(crate) enum Shape {
 pub(crate) struct Judgement {
     /// What the floor does.
     pub shape: Shape,
-    /// Time of the first and last point judged.
+    /// For a leak: whether the early half rose too, so the rise spans the whole window.
+    pub throughout: bool,
+    /// Time of the first point judged.
     pub start: f64,
     /// Time of the last point judged.
     pub end: f64,
@@ -79,13 +101,14 @@ pub(crate) struct Judgement {
     pub recent: f64,
     /// Slope of the last quarter: is the floor still rising now?
     pub latest: f64,
-    /// Median floor of the recent half: the level the relative threshold is taken of.
-    pub level: f64,
+    /// Whether the last quarter rose clearly slower than the quarter before it: the tail of a
+    /// rise that is dying out (a cache filling up, a start-up ramp), whose shorter windows
+    /// look like lines.
+    pub decelerating: bool,
     /// Median of the recent half minus median of the early half.
     pub rise: f64,
-    /// The floor at the start of the window on the fitted line (Theil–Sen slope through the
-    /// median intercept).
-    pub start_level: f64,
+    /// The last point's floor (the level a plateau levelled off at).
+    pub last: f64,
     /// Slowest rate called a leak at this level.
     pub threshold: f64,
     /// Significance the window was judged at (the configured one, split between windows).
@@ -93,24 +116,9 @@ pub(crate) struct Judgement {
 }
 
 impl Judgement {
-    /// How much the floor rose over the window on the fitted line, as a multiple of its level
-    /// at the window's start (0 when that level is not positive).
-    pub fn growth(&self) -> f64 {
-        if self.start_level > 0.0 {
-            self.slope * self.span() / self.start_level
-        } else {
-            0.0
-        }
-    }
-
     /// Seconds between the first and the last judged point.
     pub fn span(&self) -> f64 {
         self.end - self.start
-    }
-
-    /// Recent slope over early slope, for the reason (`None` when the early half did not rise).
-    pub fn ratio(&self) -> Option<f64> {
-        (self.early > 0.0).then(|| self.recent / self.early)
     }
 }
 
@@ -122,8 +130,9 @@ pub(crate) struct Scratch {
     numbers: Vec<f64>,
 }
 
-/// Judges `points` (floor minima in time order) at significance `alpha`; the slope's interval
-/// is computed when `interval` is set or the window leaks (it costs two more selections).
+/// Judges `points` (floor minima in time order) at significance `alpha`, with the sawtooth
+/// `teeth` when the caller knows them (else they are found); the slope's interval is computed
+/// when `interval` is set or the window leaks (it costs two more selections).
 ///
 /// `None` when there are fewer than three points or no two distinct times.
 pub(crate) fn judge(
@@ -131,19 +140,31 @@ pub(crate) fn judge(
     config: &DetectorConfig,
     alpha: f64,
     interval: bool,
+    teeth: Option<Teeth>,
     scratch: &mut Scratch,
 ) -> Option<Judgement> {
-    // Teeth smaller than a quarter of what the slowest leak adds over the window cannot fake
-    // one; only bigger drops count as teeth.
-    let span = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
-    let material = 0.25 * config.threshold_at(points.last().map_or(0.0, |p| p.1)) * span;
-    let group = group_size(points, material, &mut scratch.numbers);
-    let unresolved_saw = group == UNRESOLVED_SAW;
+    let teeth = teeth.unwrap_or_else(|| saw(points, config, scratch));
+    let group = match teeth {
+        Teeth::Group(k) => k,
+        _ => 1,
+    };
+    let lone = matches!(teeth, Teeth::Lone(_));
+    // Short teeth that would leave too few groups to judge, though the window holds enough of
+    // them to show the pattern repeat (a 2 s GC cycle sampled every second), are judged on
+    // every point: over whole teeth, the ramps cancel out of Theil–Sen and Mann–Kendall.
+    let group = if points.len() / group.max(1) < config.min_points
+        && points.len() / group.max(1) >= REPEATED_TEETH
+        && points.len() >= config.min_points
+        && matches!(teeth, Teeth::Group(_))
+    {
+        1
+    } else {
+        group
+    };
     // Merge neighbours further if needed to judge at most MAX_POINTS points: the cost is
     // quadratic, and a window that long has resolution to spare (its shorter sub-windows, at
     // full resolution, are judged too).
-    let k = if unresolved_saw { 1 } else { group };
-    let k = k.max(points.len().div_ceil(MAX_POINTS));
+    let k = group.max(points.len().div_ceil(MAX_POINTS));
     // Rare deep dips (a worker restarting, a cache flushed) look like teeth a window long;
     // keep three groups at least, so a flat floor between them is still judged (too few to
     // call a leak, enough to tell it is not rising).
@@ -154,48 +175,65 @@ pub(crate) fn judge(
     if n < 3 {
         return None;
     }
-    let trend = stats::trend(pts, &mut scratch.slopes, &mut scratch.numbers)?;
-    let (slope, p_increasing) = (trend.slope, trend.p_increasing);
+    let mut trend = stats::trend(pts, &mut scratch.slopes, &mut scratch.numbers)?;
+    let slope = trend.slope;
     let (start, end) = (pts[0].0, pts[n - 1].0);
     let mid = start + (end - start) / 2.0;
     let split = pts.partition_point(|p| p.0 < mid);
     let (early_pts, recent_pts) = pts.split_at(split);
-    let half_slope = |half: &[(f64, f64)], buf: &mut Vec<f64>| {
-        if half.len() >= MIN_HALF_POINTS {
-            stats::theil_sen_slope(half, buf)
+    let part_slope = |part: &[(f64, f64)], buf: &mut Vec<f64>| {
+        if part.len() >= MIN_PART_POINTS {
+            stats::theil_sen_slope(part, buf)
         } else {
             None
         }
     };
-    let early = half_slope(early_pts, &mut scratch.numbers);
-    let recent = half_slope(recent_pts, &mut scratch.numbers);
+    let early = part_slope(early_pts, &mut scratch.numbers);
+    let recent = part_slope(recent_pts, &mut scratch.numbers);
     let last_quarter = &pts[pts.partition_point(|p| p.0 < start + 0.75 * (end - start))..];
-    let latest = half_slope(last_quarter, &mut scratch.numbers).or(recent);
+    let latest = part_slope(last_quarter, &mut scratch.numbers).or(recent);
+    // Levels of the last three quarters, for whether the rise is dying out: by levels, not
+    // slopes, so a staircase whose last step fell in the third quarter is not taken for it.
+    let quarter = |i: f64| start + i * (end - start) / 4.0;
+    let mut level_of = |from: f64, to: f64| {
+        let part = &pts[pts.partition_point(|p| p.0 < from)..pts.partition_point(|p| p.0 < to)];
+        stats::median_value(part, &mut scratch.numbers)
+    };
+    let levels = [
+        level_of(quarter(1.0), quarter(2.0)),
+        level_of(quarter(2.0), quarter(3.0)),
+        level_of(quarter(3.0), f64::INFINITY),
+    ];
     let level = stats::median_value(recent_pts, &mut scratch.numbers).unwrap_or(pts[n - 1].1);
     let early_level = stats::median_value(early_pts, &mut scratch.numbers).unwrap_or(pts[0].1);
     let rise = level - early_level;
     let threshold = config.threshold_at(level);
-    scratch.numbers.clear();
-    scratch
-        .numbers
-        .extend(pts.iter().map(|&(t, v)| v - slope * (t - start)));
-    let start_level = stats::median_in_place(&mut scratch.numbers);
+    // A rise that bends (speeding up, or a start-up before a leak) leaves residuals around one
+    // line that agree with their neighbours as wandering memory would; around a line per half
+    // they do not. A step inside a half, or memory that wanders, still leaves them correlated.
+    if let (Some(e), Some(r)) = (early, recent) {
+        let a = intercept(early_pts, e, &mut scratch.numbers);
+        let b = intercept(recent_pts, r, &mut scratch.numbers);
+        trend.allow_for_serial_correlation(pts, |t| if t < mid { a + e * t } else { b + r * t });
+    }
+    let p_increasing = trend.p_increasing;
 
     let mut j = Judgement {
         shape: Shape::Unresolved,
+        throughout: false,
         start,
         end,
         points: n,
-        group,
+        group: if lone { UNRESOLVED_SAW } else { group },
         slope,
         interval: (slope, slope),
         p: p_increasing,
         early: early.unwrap_or(0.0),
         recent: recent.unwrap_or(0.0),
         latest: latest.unwrap_or(0.0),
-        level,
+        decelerating: false,
         rise,
-        start_level,
+        last: pts[n - 1].1,
         threshold,
         alpha,
     };
@@ -204,15 +242,31 @@ pub(crate) fn judge(
     }
     let significant = p_increasing < alpha;
     let r = config.min_half_ratio;
-    // Both halves rise about as fast as the whole: a line or a staircase, not one step, not
-    // growth that only started lately, not growth that is dying out. Without a slope for each
-    // half (too few points) the window can be stable, not more.
-    let steady = match (early, recent) {
-        (Some(early), Some(recent)) => {
-            early.min(recent) >= (HALF_SHARE * threshold).max(r * slope)
-                && recent >= r * early
-                && early >= r * recent
-                && latest.is_some_and(|l| l >= r * slope)
+    let part_floor = (HALF_SHARE * threshold).max(r * slope);
+    // Still rising at the end, as fast as the window: not one step in the early half, not a
+    // fill that stopped, not growth dying out. The last quarter may show it by its slope, or,
+    // while it rises at all, by its level over the quarter before (steadier when a sawtooth
+    // or noise makes a quarter's slope unsure; a step just before it leaves it flat).
+    // Without a slope for each half (too few points) the window can be stable, not more.
+    let quarter_rise = match levels {
+        [_, Some(q3), Some(q4)] => q4 - q3,
+        _ => f64::NEG_INFINITY,
+    };
+    let (to_the_end, throughout) = match (early, recent, latest) {
+        (Some(early), Some(recent), Some(latest)) => (
+            recent >= part_floor
+                && (latest >= part_floor
+                    || (latest >= HALF_SHARE * threshold
+                        && quarter_rise >= part_floor * (end - start) / 4.0))
+                && recent >= r * early,
+            early >= part_floor && early >= r * recent,
+        ),
+        _ => (false, false),
+    };
+    j.decelerating = match levels {
+        [Some(q2), Some(q3), Some(q4)] => {
+            let (before, last) = (q3 - q2, q4 - q3);
+            before > HALF_SHARE * threshold * (end - start) / 4.0 && last < r * before
         }
         _ => false,
     };
@@ -221,31 +275,36 @@ pub(crate) fn judge(
     let rose = trend.p_plain < alpha;
     let grew = rose && rise >= threshold * j.span();
     // Not rising as fast as a leak would, or no sign of rising even at a lenient level.
-    let not_rising = slope < threshold || trend.p_plain > LENIENT_P;
-    j.shape = if unresolved_saw && !not_rising {
+    // (Three points cannot reach the lenient level: they say nothing.)
+    let not_rising = slope < threshold || (n > 3 && trend.p_plain > LENIENT_P);
+    let slowing = recent
+        .zip(early)
+        .is_some_and(|(recent, early)| recent < r * early);
+    j.shape = if lone && !not_rising {
         // One tooth so far, and the floor seems to rise: it may be the tooth's own ramp.
         Shape::Unresolved
-    } else if unresolved_saw {
+    } else if lone {
         // One drop in a floor that does not rise (a blip, a cache flushed once): nothing
         // to wait for.
         Shape::Stable
-    } else if n >= config.min_points && significant && slope >= threshold && steady {
+    } else if n >= config.min_points && significant && slope >= threshold && to_the_end {
         if !interval {
             j.interval = stats::sen_interval(&trend, &mut scratch.slopes);
         }
+        j.throughout = throughout;
         Shape::Leak
     } else if grew && flat_now {
         Shape::Plateau
+    } else if (grew || (rose && slope >= threshold)) && slowing {
+        Shape::Slowing
     } else if grew || (rose && slope >= threshold) {
         Shape::Rising
     } else if not_rising {
         Shape::Stable
-    } else if n >= config.min_points && j.span() >= config.min_span_s {
-        // Rising a little, not significantly, over a window long enough to have shown it.
-        Shape::Stable
     } else if n >= config.min_points {
-        // Perhaps rising, over a window shorter than a leak call needs: not stable yet.
-        Shape::Rising
+        // Perhaps rising a little, not significantly: stable once the window is long enough
+        // to have shown a rise (the caller knows how long that is).
+        Shape::Unsure
     } else {
         // Too few points (the bottoms of a slow sawtooth).
         Shape::Unresolved
@@ -253,14 +312,31 @@ pub(crate) fn judge(
     Some(j)
 }
 
-/// How many consecutive floor points to merge so each group holds a tooth bottom: 1 unless
-/// the points saw with at least two big drops; [`UNRESOLVED_SAW`] after exactly one.
-///
-/// A drop is big against the range of the recent half: that is the steady state, while the
-/// early part may hold a start-up peak whose one big fall would dwarf the teeth.
-fn group_size(points: &[(f64, f64)], material: f64, diffs: &mut Vec<f64>) -> usize {
+/// The intercept of a line of `slope` through `points`: the median of `v − slope·t`.
+fn intercept(points: &[(f64, f64)], slope: f64, buf: &mut Vec<f64>) -> f64 {
+    buf.clear();
+    buf.extend(points.iter().map(|&(t, v)| v - slope * t));
+    stats::median_in_place(buf)
+}
+
+/// What the big drops of a window of floor points say of a sawtooth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Teeth {
+    /// No big drop: the points are the floor.
+    None,
+    /// Two or more: merge this many consecutive points so each group holds a tooth bottom.
+    Group(usize),
+    /// Exactly one, clearly not noise, at this index (the first point after it): one tooth's
+    /// floor cannot be told from its ramp.
+    Lone(usize),
+}
+
+/// The teeth of `points`: their big drops, each larger than `material` and than
+/// `DROP_FRACTION` of the range of the recent half (the steady state: the early part may hold
+/// a start-up peak whose one big fall would dwarf the teeth).
+fn teeth(points: &[(f64, f64)], material: f64, diffs: &mut Vec<f64>) -> Teeth {
     if points.len() < 3 {
-        return 1;
+        return Teeth::None;
     }
     let (lo, hi) = points[points.len() / 2..]
         .iter()
@@ -269,7 +345,7 @@ fn group_size(points: &[(f64, f64)], material: f64, diffs: &mut Vec<f64>) -> usi
         });
     let range = hi - lo;
     if range.is_nan() || range <= 0.0 {
-        return 1;
+        return Teeth::None;
     }
     // The typical step between neighbours: noise, or the climb of a ramp.
     diffs.clear();
@@ -281,23 +357,65 @@ fn group_size(points: &[(f64, f64)], material: f64, diffs: &mut Vec<f64>) -> usi
     let mut last = 0;
     let mut drops = 0usize;
     let mut deepest = 0.0f64;
+    // Spacing between drops, summed and squared, for its regularity.
+    let (mut sum, mut sum_sq) = (0.0, 0.0);
     for (i, w) in points.windows(2).enumerate() {
         let drop = w[0].1 - w[1].1;
         if drop > big {
+            if first.is_some() {
+                let gap = (i + 1 - last) as f64;
+                sum += gap;
+                sum_sq += gap * gap;
+            }
             first.get_or_insert(i + 1);
             last = i + 1;
             drops += 1;
             deepest = deepest.max(drop);
         }
     }
+    if drops >= REGULAR_DROPS {
+        let gaps = (drops - 1) as f64;
+        let mean = sum / gaps;
+        let cv = ((sum_sq / gaps - mean * mean).max(0.0)).sqrt() / mean;
+        if cv > REGULAR_CV {
+            return Teeth::None;
+        }
+    }
     match first {
         Some(first) if drops >= 2 => {
             let period = (last - first) as f64 / (drops - 1) as f64;
-            ((GROUP_PERIODS * period).ceil() as usize).max(1)
+            Teeth::Group(((GROUP_PERIODS * period).ceil() as usize).max(1))
         }
-        // One tooth seen, clearly not noise: its floor cannot be told from its ramp yet.
-        Some(_) if deepest > LONE_TOOTH * typical => UNRESOLVED_SAW,
-        _ => 1,
+        Some(first) if deepest > LONE_TOOTH * typical => Teeth::Lone(first),
+        _ => Teeth::None,
+    }
+}
+
+/// How much the slowest leak would add over `points`, a quarter of it: teeth smaller than
+/// that cannot fake a leak, so only bigger drops count as teeth.
+fn material(points: &[(f64, f64)], config: &DetectorConfig) -> f64 {
+    let span = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
+    0.25 * config.threshold_at(points.last().map_or(0.0, |p| p.1)) * span
+}
+
+/// The teeth of `points`, with the smallest group size whose minima show no teeth left.
+///
+/// The drops' spacing overestimates the period when buckets alias the teeth (a bucket now and
+/// then misses a tooth's bottom, and only those stand out): a pair may already hold a bottom
+/// each.
+pub(crate) fn saw(points: &[(f64, f64)], config: &DetectorConfig, scratch: &mut Scratch) -> Teeth {
+    let material = material(points, config);
+    match teeth(points, material, &mut scratch.numbers) {
+        Teeth::Group(to) => {
+            for k in 2..to {
+                group_minima(points, k, &mut scratch.grouped);
+                if teeth(&scratch.grouped, material, &mut scratch.numbers) == Teeth::None {
+                    return Teeth::Group(k);
+                }
+            }
+            Teeth::Group(to)
+        }
+        other => other,
     }
 }
 
@@ -333,7 +451,15 @@ mod tests {
     }
 
     fn judge_default(points: &[(f64, f64)]) -> Judgement {
-        judge(points, &config(), 0.001, true, &mut Scratch::default()).unwrap()
+        judge(
+            points,
+            &config(),
+            0.001,
+            true,
+            None,
+            &mut Scratch::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -1,75 +1,91 @@
-//! Streaming leak detection: `(t, value)` points in, a [`Verdict`] out.
+//! Leak detection: `(t, value)` points in, a [`Verdict`] out, live or once the run is over.
 //!
 //! The detector judges the *floor* of the series (the minimum of each time bucket), not its
 //! peaks, so a garbage-collected runtime's sawtooth is not a leak while a floor that keeps
 //! rising is. It ignores warm-up, tells a plateau or a one-time step from a leak, and calls a
-//! staircase a leak (DESIGN §5). Work per sample is O(1) amortized and memory is bounded by
-//! [`DetectorConfig::max_buckets`] however long the run.
+//! staircase, and growth that speeds up, a leak. Work per sample is O(1) amortized and memory
+//! is bounded by [`DetectorConfig::max_buckets`] however long the run.
+//!
+//! Two verdicts come from the same floor and the same judgement:
+//! - the **live** verdict ([`Detector::verdict`], [`Detector::kind`]) during a run. A cache
+//!   that fills at a steady rate cannot be told from a leak until it stops, so a steady rise
+//!   is reported as *rising* (its rate, interval and time to a limit) and called a leak only
+//!   once it has lasted [`DetectorConfig::min_span_s`]; a call whose floor then levels off is
+//!   revised to `plateau` ([`Verdict::revised_at_s`]).
+//! - the **final** verdict ([`Detector::final_verdict`]) once the run or trace has ended. It
+//!   judges the whole recorded floor: a floor that rose significantly and was still rising at
+//!   the end is a leak, whatever the run's length; `plateau` needs its levelled tail to be
+//!   seen. It agrees with the live verdict whenever that one has called a leak.
 //!
 //! ```
 //! use memwarden::detect::{Detector, DetectorConfig, VerdictKind};
+//! let mib = (1u64 << 20) as f64;
 //! let mut d = Detector::new(DetectorConfig::default());
-//! for i in 0..600 {
-//!     // 1 MiB/s on top of 100 MiB, sampled every second.
-//!     d.push(i as f64, (100 << 20) as f64 + i as f64 * (1 << 20) as f64);
+//! for i in 0..=120 {
+//!     // A two-minute run leaking 1 MiB/s on top of 100 MiB, sampled every second.
+//!     d.push(i as f64, 100.0 * mib + i as f64 * mib);
 //! }
-//! let v = d.verdict_with_limit(Some((2u64 << 30) as f64));
-//! assert_eq!(v.kind, VerdictKind::Leak);
-//! // A steady rise is called after `min_span_s` (150 s) past warm-up…
-//! assert!(v.detected_at_s.unwrap() < 210.0);
-//! assert!(v.time_to_limit_s.unwrap() > 1000.0);
+//! // Live: rising, too soon to tell from a cache that fills; 2 GiB is reached in 30 minutes.
+//! let live = d.verdict_with_limit(Some(2048.0 * mib));
+//! assert_eq!(live.kind, VerdictKind::Inconclusive);
+//! assert!(live.rising);
+//! assert!((live.time_to_limit_s.unwrap() - 1828.0).abs() < 30.0);
+//! // Final: the floor was still rising when the run ended.
+//! let done = d.final_verdict(None);
+//! assert_eq!(done.kind, VerdictKind::Leak);
+//! assert!(done.reason.starts_with("floor rose"), "{}", done.reason);
 //!
-//! // …unless the floor grows fast against its own level (`fast_growth`): 1 MiB/s on 10 MiB.
+//! // A cache that fills for two minutes from 3m 20s, then stays full: not a leak, live or final.
 //! let mut d = Detector::new(DetectorConfig::default());
-//! for i in 0..60 {
-//!     d.push(i as f64, (10 << 20) as f64 + i as f64 * (1 << 20) as f64);
+//! for i in 0..=600 {
+//!     d.push(i as f64, 100.0 * mib + ((i.clamp(200, 320) - 200) as f64) * mib);
 //! }
-//! assert!(d.verdict().detected_at_s.unwrap() < 60.0);
+//! assert_eq!(d.kind(), VerdictKind::Plateau);
+//! assert_eq!(d.final_verdict(None).kind, VerdictKind::Plateau);
 //! ```
 //!
-//! Modules: `floor` keeps the bucket minima, `stats` has Theil–Sen and Mann–Kendall,
-//! `judge` decides the shape of one window of the floor, and this module ties them into a
-//! [`Detector`] that re-judges whenever a bucket closes.
+//! Modules: `floor` keeps the bucket minima, `stats` has Theil–Sen and Mann–Kendall, `judge`
+//! decides the shape of one window of the floor, `assess` picks the windows of one look,
+//! `reason` words the findings, and this module ties them into a [`Detector`] that looks again
+//! whenever a bucket closes.
 
+mod assess;
 mod config;
 mod floor;
 mod judge;
+mod reason;
 mod stats;
 mod verdict;
 
 pub use config::DetectorConfig;
 pub use verdict::{Quantity, Verdict, VerdictKind};
 
-use crate::units::format_seconds;
+use assess::{Finding, Mode};
 use floor::FloorBuckets;
 use judge::{Judgement, Scratch, Shape};
-use verdict::format_p;
 
-/// Most halved windows judged at each look (the whole run after warm-up, its last half,
-/// quarter…; then the shortest window that can be judged);
-/// their significance is split between them (Bonferroni).
-const MAX_WINDOWS: usize = 8;
-/// Consecutive looks that must see a leak before it is called, so one unlucky bucket cannot
-/// make the call (which is never taken back).
+/// Consecutive looks that must agree before a leak is called, or a call revised, so one
+/// unlucky bucket cannot make either.
 const CONFIRMATIONS: u32 = 2;
-/// A leak called by the fast path must hold over this share of the window judged (and at
-/// least `CONFIRMATIONS` looks): a fill that has just stopped needs a few looks to show in the
-/// last quarter of the window. On the corpus, without it 1.5 times growth made 4 more wrong
-/// calls (start-up followed by a cache filling fast), with 0.1 none.
-const FAST_HOLD: f64 = 0.1;
+/// The final verdict never leaves out more than this share of a run as warm-up, so a run of
+/// a few seconds is still judged.
+const FINAL_WARMUP_SHARE: f64 = 0.25;
+/// The still-open floor bucket counts in the final verdict once it has covered this share of
+/// its width (its minimum over fewer samples would be biased high).
+const OPEN_BUCKET_SHARE: f64 = 0.75;
 
 thread_local! {
     /// Room to judge a window in (its slopes and pairs): one per thread, not one per detector.
-    /// A detector judges only while it is pushed, so the room is free between looks; kept in
-    /// each detector it was three quarters of a detector's memory (7.4 KiB with it, 1.8 KiB
-    /// without, at 32 floor buckets after ten minutes of 1 s samples), and `memwarden top`
-    /// judges thousands of series at once.
+    /// A detector judges only while it is pushed (or asked for its final verdict), so the room
+    /// is free between looks; kept in each detector it was three quarters of a detector's
+    /// memory (7.4 KiB with it, 1.8 KiB without, at 32 floor buckets after ten minutes of 1 s
+    /// samples), and `memwarden top` judges thousands of series at once.
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// The streaming leak detector for one series (memory in bytes, or a count).
 ///
-/// Feed it with [`push`](Detector::push); it re-judges on its own whenever a floor bucket
+/// Feed it with [`push`](Detector::push); it looks again on its own whenever a floor bucket
 /// closes, so [`Verdict::detected_at_s`] is known however rarely the verdict is read.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -78,39 +94,31 @@ pub struct Detector {
     first_t: Option<f64>,
     last_t: f64,
     last_value: f64,
+    /// Time between the last two samples: whether the open bucket can still get more.
+    last_gap: f64,
     samples: u64,
     rejected: u64,
-    /// Consecutive looks that saw a leak, and the time of the first of them.
+    /// Consecutive looks that found a leak to call.
     streak: u32,
-    streak_since: f64,
-    /// When leak was first called, and why.
-    called: Option<(f64, String)>,
-    /// The latest look.
-    current: Look,
+    /// Consecutive looks, while a call stands, that found the floor levelled off or flat.
+    calm: u32,
+    call: Call,
+    /// What the latest look found.
+    current: Finding,
     points: Vec<(f64, f64)>,
 }
 
-/// The outcome of one look at the floor.
-#[derive(Debug, Clone)]
-struct Look {
-    kind: VerdictKind,
-    /// Seconds a leak look must hold (over consecutive looks) before leak is called.
-    hold_s: f64,
-    growth: f64,
-    ci: (f64, f64),
-    reason: String,
-}
-
-impl Look {
-    fn inconclusive(reason: String) -> Self {
-        Look {
-            kind: VerdictKind::Inconclusive,
-            hold_s: 0.0,
-            growth: 0.0,
-            ci: (0.0, 0.0),
-            reason,
-        }
-    }
+/// The live verdict's leak call: when it was first made, on what, and whether it stands.
+#[derive(Debug, Clone, Copy, Default)]
+struct Call {
+    /// When leak was first called.
+    first_at: Option<f64>,
+    /// The window that made the (latest) call.
+    on: Option<Judgement>,
+    /// Whether the call stands now.
+    standing: bool,
+    /// When the call was last taken back.
+    revised_at: Option<f64>,
 }
 
 impl Detector {
@@ -122,13 +130,17 @@ impl Detector {
             first_t: None,
             last_t: f64::NEG_INFINITY,
             last_value: 0.0,
+            last_gap: 0.0,
             samples: 0,
             rejected: 0,
             streak: 0,
-            streak_since: 0.0,
-            called: None,
-            current: Look::inconclusive("no samples yet".to_string()),
-            points: Vec::with_capacity(config.max_buckets),
+            calm: 0,
+            call: Call::default(),
+            current: Finding::TooShort {
+                observed: 0.0,
+                points: 0,
+            },
+            points: Vec::with_capacity(config.max_buckets + 1),
             config,
         }
     }
@@ -144,7 +156,11 @@ impl Detector {
             self.rejected += 1;
             return;
         }
-        self.first_t.get_or_insert(t_seconds);
+        if self.first_t.is_none() {
+            self.first_t = Some(t_seconds);
+        } else {
+            self.last_gap = t_seconds - self.last_t;
+        }
         self.last_t = t_seconds;
         self.last_value = value;
         self.samples += 1;
@@ -153,55 +169,99 @@ impl Detector {
         }
     }
 
-    /// The current verdict, as of the last closed floor bucket (O(1): the detector re-judges
-    /// whenever a bucket closes).
+    /// The live verdict, as of the last closed floor bucket (the detector looks whenever a
+    /// bucket closes; this only words what it found).
     pub fn verdict(&self) -> Verdict {
-        let Look {
-            kind: looked,
-            growth,
-            ci,
-            reason,
-            ..
-        } = &self.current;
-        let reason = match &self.called {
-            Some((_, why)) if *looked != VerdictKind::Leak => {
-                format!("{why}; since then: {reason}")
-            }
-            None if *looked == VerdictKind::Leak => {
-                format!("{reason}; to be confirmed by the next looks")
-            }
-            _ => reason.clone(),
-        };
-        Verdict {
-            kind: self.kind(),
-            growth_per_s: *growth,
-            growth_ci_per_s: *ci,
-            detected_at_s: self.called.as_ref().map(|c| c.0),
-            time_to_limit_s: None,
-            reason,
-        }
+        self.verdict_with_limit(None)
     }
 
-    /// The current verdict's kind alone: [`verdict`](Detector::verdict)`().kind` without
-    /// building its reason. A leak once called stays called; a leak seen but not yet
-    /// confirmed is still inconclusive.
-    pub fn kind(&self) -> VerdictKind {
-        match (&self.called, self.current.kind) {
-            (Some(_), _) => VerdictKind::Leak,
-            (None, VerdictKind::Leak) => VerdictKind::Inconclusive,
-            (None, kind) => kind,
-        }
-    }
-
-    /// The current verdict with `time_to_limit_s` filled in for a leak: seconds until the
-    /// latest value, growing at the floor's rate, reaches `limit` (same units as the values;
-    /// 0 when already there).
+    /// The live verdict with `time_to_limit_s` filled in while the floor rises: seconds until
+    /// the latest value, growing at the floor's rate, reaches `limit` (same units as the
+    /// values; 0 when already there).
     pub fn verdict_with_limit(&self, limit: Option<f64>) -> Verdict {
-        let mut v = self.verdict();
-        if let (VerdictKind::Leak, Some(limit)) = (v.kind, limit) {
-            if limit.is_finite() && v.growth_per_s > 0.0 {
-                v.time_to_limit_s = Some(((limit - self.last_value) / v.growth_per_s).max(0.0));
+        let kind = self.kind();
+        let rising = self.rising();
+        let j = match (self.current, self.call.on) {
+            (Finding::Leak(j) | Finding::Rising(j), _) => Some(j),
+            (_, Some(on)) if self.call.standing => Some(on),
+            (Finding::Whole(j), _) => Some(j),
+            _ => None,
+        };
+        let ttl = self.time_to_limit(rising, j, limit);
+        let reason = reason::live(&self.config, &self.current, &self.call_view(), ttl, limit);
+        self.make(kind, rising, j, ttl, reason)
+    }
+
+    /// The live verdict's kind alone: [`verdict`](Detector::verdict)`().kind` without
+    /// building its reason. A rise not yet called (or a call not yet confirmed) is
+    /// inconclusive, with [`rising`](Detector::rising) set.
+    pub fn kind(&self) -> VerdictKind {
+        if self.call.standing {
+            VerdictKind::Leak
+        } else {
+            kind_of(&self.current, Mode::Live, &self.config)
+        }
+    }
+
+    /// Whether the live verdict sees the floor rising steadily now (a leak, or a rise not
+    /// called yet): [`verdict`](Detector::verdict)`().rising`, cheaply.
+    pub fn rising(&self) -> bool {
+        self.call.standing || matches!(self.current, Finding::Leak(_) | Finding::Rising(_))
+    }
+
+    /// The final verdict: the whole recorded floor judged once the run or trace has ended
+    /// (the still-open bucket included), with `time_to_limit_s` for a leak given `limit`.
+    ///
+    /// A floor that rose significantly and was still rising steadily at the end is a leak,
+    /// however short the run; growth that speeds up is one too; a plateau needs its levelled
+    /// tail in the run, and a step needs flat floor before and after it. A leak the live
+    /// verdict has called and not revised stays a leak. Costs one look at no more than
+    /// [`DetectorConfig::max_buckets`] points (about 15 µs at 128) and a few allocations.
+    pub fn final_verdict(&self, limit: Option<f64>) -> Verdict {
+        let mut points = Vec::with_capacity(self.config.max_buckets + 1);
+        let finding = match self.first_t {
+            None => Finding::TooShort {
+                observed: 0.0,
+                points: 0,
+            },
+            Some(t0) => {
+                let now = self.last_t;
+                let run = now - t0;
+                let warmup = self.warmup(run).min(FINAL_WARMUP_SHARE * run);
+                let open = self
+                    .floor
+                    .open_covered(now, self.last_gap, OPEN_BUCKET_SHARE);
+                points.extend(self.floor.points(open).filter(|p| p.0 >= t0 + warmup));
+                let observed = run - warmup;
+                SCRATCH.with(|scratch| {
+                    assess::assess(
+                        &points,
+                        observed,
+                        now,
+                        &self.config,
+                        Mode::Final,
+                        &mut scratch.borrow_mut(),
+                    )
+                })
             }
+        };
+        let (kind, j) = match finding {
+            Finding::Leak(j) => (VerdictKind::Leak, Some(j)),
+            // The live verdict's standing call is kept: calls are taken back by the live
+            // verdict only, when it sees the floor level off.
+            _ if self.call.standing => (VerdictKind::Leak, self.call.on),
+            Finding::Whole(j) | Finding::Rising(j) => {
+                (kind_of(&finding, Mode::Final, &self.config), Some(j))
+            }
+            _ => (VerdictKind::Inconclusive, None),
+        };
+        let rising = kind == VerdictKind::Leak;
+        let ttl = self.time_to_limit(rising, j, limit);
+        let reason = reason::final_(&self.config, &finding, &self.call_view());
+        let mut v = self.make(kind, rising, j, ttl, reason);
+        if kind == VerdictKind::Leak {
+            v.detected_at_s = v.detected_at_s.or(Some(self.last_t));
+            v.revised_at_s = None;
         }
         v
     }
@@ -232,227 +292,113 @@ impl Detector {
         &self.config
     }
 
-    /// Re-judges the closed buckets and records whether a leak is (now) called.
+    /// Seconds of a run `run` seconds long that the live verdict leaves out as warm-up.
+    fn warmup(&self, run: f64) -> f64 {
+        let c = &self.config;
+        c.warmup_s.max(c.warmup_fraction * run)
+    }
+
+    /// Looks at the closed buckets again and records whether a leak is (now) called, or a
+    /// call revised.
     fn look(&mut self) {
-        self.current = self.judge();
-        if self.current.kind == VerdictKind::Leak {
-            if self.streak == 0 {
-                self.streak_since = self.last_t;
-            }
-            self.streak += 1;
-            let held = self.last_t - self.streak_since >= self.current.hold_s;
-            if self.streak >= CONFIRMATIONS && held && self.called.is_none() {
-                self.called = Some((self.last_t, self.current.reason.clone()));
-            }
-        } else {
-            self.streak = 0;
-        }
-    }
-
-    fn judge(&mut self) -> Look {
-        let cfg = &self.config;
-        let Some(t0) = self.first_t else {
-            return Look::inconclusive("no samples yet".to_string());
-        };
+        let Some(t0) = self.first_t else { return };
         let now = self.last_t;
-        let warm_end = t0 + cfg.warmup_s.max(cfg.warmup_fraction * (now - t0));
+        let warm_end = t0 + self.warmup(now - t0);
         self.points.clear();
-        self.points.extend(
-            self.floor
-                .closed()
-                .iter()
-                .filter(|b| b.t >= warm_end)
-                .map(|b| (b.t, b.value)),
-        );
-        let observed = now - warm_end;
-        // Before `min_span_s` of observation, only the fast path can call a leak: the whole
-        // window after warm-up rising steadily, its floor up `fast_growth` times its level at
-        // the window's start. A filling cache cannot be told from a leak until it stops, so
-        // only growth beyond what a cache adds is called that early.
-        let fast_phase = observed < cfg.min_span_s;
-        let shortest = cfg.fast_span_s.min(cfg.min_span_s);
-        if observed < shortest || self.points.len() < cfg.min_points {
-            return Look::inconclusive(format!(
-                "{} observed after warm-up ({} floor points); judging needs {} and {} points",
-                format_seconds(observed.max(0.0)),
-                self.points.len(),
-                format_seconds(shortest),
-                cfg.min_points
-            ));
-        }
-        // Windows: all after warm-up, then its last half, last quarter, … while they span
-        // `min_span_s` with `min_points`. The short ones catch a leak that starts after a long
-        // stable stretch, which the whole run would dilute.
-        let mut starts = [warm_end; MAX_WINDOWS + 1];
-        let mut tested = 1;
-        if !fast_phase {
-            for (j, start) in starts.iter_mut().enumerate().take(MAX_WINDOWS).skip(1) {
-                *start = now - observed / f64::from(1u32 << j);
-                let n = self.points.len() - self.points.partition_point(|p| p.0 < *start);
-                if now - *start < cfg.min_span_s || n < cfg.min_points {
-                    break;
+        self.points
+            .extend(self.floor.points(false).filter(|p| p.0 >= warm_end));
+        self.current = SCRATCH.with(|scratch| {
+            assess::assess(
+                &self.points,
+                now - warm_end,
+                now,
+                &self.config,
+                Mode::Live,
+                &mut scratch.borrow_mut(),
+            )
+        });
+        match self.current {
+            Finding::Leak(j) => {
+                self.calm = 0;
+                self.streak += 1;
+                if self.streak >= CONFIRMATIONS && !self.call.standing {
+                    self.call.first_at.get_or_insert(now);
+                    self.call.on = Some(j);
+                    self.call.standing = true;
+                    self.call.revised_at = None;
                 }
-                tested += 1;
             }
-            // And the shortest window that can be judged: `min_span_s`, or `min_points` floor
-            // points when buckets are wider (a long run). A leak that starts late in a long
-            // run fills it before any of the halved windows.
-            let k = self.points.len().saturating_sub(cfg.min_points.max(1));
-            let kth = self.points.get(k).map_or(f64::NEG_INFINITY, |p| p.0);
-            let shortest_start = (now - cfg.min_span_s).min(kth);
-            let last = starts[tested - 1];
-            if shortest_start > last + 0.25 * (now - last) {
-                starts[tested] = shortest_start;
-                tested += 1;
+            Finding::Whole(j) if self.call.standing && levelled(&j, &self.config) => {
+                self.streak = 0;
+                self.calm += 1;
+                if self.calm >= CONFIRMATIONS {
+                    self.call.standing = false;
+                    self.call.revised_at = Some(now);
+                }
             }
+            _ => (self.streak, self.calm) = (0, 0),
         }
-        let alpha = cfg.significance / tested as f64;
-        let mut whole = None;
-        for (j, &start) in starts[..tested].iter().enumerate() {
-            let from = self.points.partition_point(|p| p.0 < start);
-            let judged = SCRATCH.with(|scratch| {
-                judge::judge(
-                    &self.points[from..],
-                    cfg,
-                    alpha,
-                    j == 0,
-                    &mut scratch.borrow_mut(),
-                )
-            });
-            let Some(jd) = judged else {
-                continue;
-            };
-            if jd.shape == Shape::Leak && !fast_phase {
-                return leak_look(&jd, cfg, j > 0);
-            }
-            if j == 0 {
-                whole = Some(jd);
-            }
+    }
+
+    fn call_view(&self) -> reason::CallView {
+        reason::CallView {
+            first_at: self.call.first_at,
+            on: self.call.on,
+            standing: self.call.standing,
+            revised_at: self.call.revised_at,
+            confirming: matches!(self.current, Finding::Leak(_)) && !self.call.standing,
         }
-        if let Some(jd) = whole.filter(|jd| fast_phase && jd.shape == Shape::Leak) {
-            let growth = jd.growth();
-            if growth >= cfg.fast_growth {
-                let mut look = leak_look(&jd, cfg, false);
-                look.hold_s = FAST_HOLD * observed;
-                return look;
-            }
-            let q = cfg.quantity;
-            return Look::inconclusive(format!(
-                "floor rising {} over {} ({}), up {:.0}%: a steady rise is called after {}, \
-                 or as soon as it is up {:.0}%",
-                q.rate(jd.slope),
-                format_seconds(jd.span()),
-                format_p(jd.p),
-                100.0 * growth,
-                format_seconds(cfg.min_span_s),
-                100.0 * cfg.fast_growth
-            ));
-        }
-        match whole {
-            Some(jd) => other_look(&jd, cfg),
-            None => Look::inconclusive("the floor has too few distinct points".to_string()),
+    }
+
+    fn time_to_limit(&self, rising: bool, j: Option<Judgement>, limit: Option<f64>) -> Option<f64> {
+        let (limit, j) = (limit?, j?);
+        (rising && limit.is_finite() && j.slope > 0.0)
+            .then(|| ((limit - self.last_value) / j.slope).max(0.0))
+    }
+
+    fn make(
+        &self,
+        kind: VerdictKind,
+        rising: bool,
+        j: Option<Judgement>,
+        time_to_limit_s: Option<f64>,
+        reason: String,
+    ) -> Verdict {
+        Verdict {
+            kind,
+            growth_per_s: j.map_or(0.0, |j| j.slope),
+            growth_ci_per_s: j.map_or((0.0, 0.0), |j| j.interval),
+            rising,
+            detected_at_s: self.call.first_at,
+            revised_at_s: (!self.call.standing)
+                .then_some(self.call.revised_at)
+                .flatten(),
+            time_to_limit_s,
+            reason,
         }
     }
 }
 
-/// A significance level printed with as many digits as it needs: `0.001`, `0.00033`.
-struct Sig(f64);
-
-impl std::fmt::Display for Sig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let digits = (-self.0.log10()).ceil().max(1.0) as usize + 1;
-        let s = format!("{:.*}", digits, self.0);
-        f.write_str(s.trim_end_matches('0').trim_end_matches('.'))
+/// The kind a look's finding stands for, before any call is confirmed. A floor perhaps rising,
+/// not significantly, is stable once the run is over, or once the live verdict has watched it
+/// as long as a leak call would take.
+fn kind_of(finding: &Finding, mode: Mode, cfg: &DetectorConfig) -> VerdictKind {
+    match finding {
+        Finding::Whole(j) => match j.shape {
+            Shape::Plateau => VerdictKind::Plateau,
+            Shape::Stable => VerdictKind::Stable,
+            Shape::Unsure if mode == Mode::Final || j.span() >= cfg.min_span_s => {
+                VerdictKind::Stable
+            }
+            _ => VerdictKind::Inconclusive,
+        },
+        _ => VerdictKind::Inconclusive,
     }
 }
 
-fn leak_look(j: &Judgement, cfg: &DetectorConfig, part: bool) -> Look {
-    let q = cfg.quantity;
-    let within = if part {
-        " (the recent part of the run)"
-    } else {
-        ""
-    };
-    let ratio = j
-        .ratio()
-        .map(|r| format!("; recent slope {r:.1}x the early one"))
-        .unwrap_or_default();
-    Look {
-        kind: VerdictKind::Leak,
-        hold_s: 0.0,
-        growth: j.slope,
-        ci: j.interval,
-        reason: format!(
-            "floor rose {} over {}{within} ({}), {}{ratio}",
-            q.amount(j.slope * j.span()),
-            format_seconds(j.span()),
-            q.rate(j.slope),
-            format_p(j.p),
-        ),
-    }
-}
-
-fn other_look(j: &Judgement, cfg: &DetectorConfig) -> Look {
-    let q = cfg.quantity;
-    let (kind, reason) = match j.shape {
-        Shape::Plateau => (
-            VerdictKind::Plateau,
-            format!(
-                "floor rose {} to {} then levelled off: latest slope {}, below the {} a leak \
-                 needs",
-                q.amount(j.rise),
-                q.amount(j.level),
-                q.rate(j.latest),
-                q.rate(j.threshold * judge::HALF_SHARE),
-            ),
-        ),
-        Shape::Rising => (
-            VerdictKind::Inconclusive,
-            format!(
-                "floor rising {} over {} ({}) but not steadily yet: early half {}, recent half {}",
-                q.rate(j.slope),
-                format_seconds(j.span()),
-                format_p(j.p),
-                q.rate(j.early),
-                q.rate(j.recent),
-            ),
-        ),
-        Shape::Unresolved if j.group == judge::UNRESOLVED_SAW => (
-            VerdictKind::Inconclusive,
-            "one big drop so far (a garbage collection?): the floor under the saw is known only \
-             after the next"
-                .to_string(),
-        ),
-        Shape::Unresolved => (
-            VerdictKind::Inconclusive,
-            format!(
-                "slow sawtooth: {} floor points after merging its teeth, judging needs {}",
-                j.points, cfg.min_points
-            ),
-        ),
-        Shape::Stable | Shape::Leak => (
-            VerdictKind::Stable,
-            format!(
-                "{} trend {} over {} ({}); a leak needs at least {} at p<{}, in both \
-                 halves of the run",
-                if j.group > 1 {
-                    "floor under the sawtooth:"
-                } else {
-                    "floor"
-                },
-                q.rate(j.slope),
-                format_seconds(j.span()),
-                format_p(j.p),
-                q.rate(j.threshold),
-                Sig(j.alpha),
-            ),
-        ),
-    };
-    Look {
-        kind,
-        hold_s: 0.0,
-        growth: j.slope,
-        ci: j.interval,
-        reason,
-    }
+/// Whether a window shows a floor that is no longer rising: levelled off, or flat.
+fn levelled(j: &Judgement, cfg: &DetectorConfig) -> bool {
+    j.shape == Shape::Plateau
+        || j.shape == Shape::Stable
+        || (j.shape == Shape::Unsure && j.span() >= cfg.min_span_s)
 }

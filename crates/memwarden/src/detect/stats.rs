@@ -18,6 +18,8 @@ pub(crate) struct Trend {
     pub s: i64,
     /// Variance of S under "no trend", corrected for ties and for serial correlation.
     pub var: f64,
+    /// The same, corrected for ties only.
+    pub plain_var: f64,
     /// Probability of an S at least this large when there is no trend (one-sided), with the
     /// variance corrected for serial correlation: the strict test a leak must pass.
     pub p_increasing: f64,
@@ -58,34 +60,51 @@ pub(crate) fn trend(
     }
     let slope = median_in_place(slopes);
     let plain_var = mann_kendall_var(points, values);
-    let var = plain_var * serial_inflation(points, slope);
-    let p = |var: f64| {
-        if var <= 0.0 {
-            // Every value tied: no evidence of any trend.
-            1.0
-        } else {
-            // Continuity correction: S moves in steps of 2.
-            normal_sf((s - s.signum()) as f64 / var.sqrt())
-        }
-    };
-    Some(Trend {
+    let mut trend = Trend {
         slope,
         s,
-        var,
-        p_increasing: p(var),
-        p_plain: p(plain_var),
-    })
+        var: plain_var,
+        plain_var,
+        p_increasing: 1.0,
+        p_plain: p_value(s, plain_var),
+    };
+    trend.allow_for_serial_correlation(points, |t| slope * t);
+    Some(trend)
+}
+
+impl Trend {
+    /// Widens the variance of S for the serial correlation of the points' residuals around
+    /// `fit` (a line, or a line per half when the rise bends), and sets `p_increasing` from it.
+    pub(crate) fn allow_for_serial_correlation(
+        &mut self,
+        points: &[(f64, f64)],
+        fit: impl Fn(f64) -> f64,
+    ) {
+        self.var = self.plain_var * serial_inflation(points, fit);
+        self.p_increasing = p_value(self.s, self.var);
+    }
+}
+
+/// One-sided p-value of Mann–Kendall's S with variance `var`.
+fn p_value(s: i64, var: f64) -> f64 {
+    if var <= 0.0 {
+        // Every value tied: no evidence of any trend.
+        1.0
+    } else {
+        // Continuity correction: S moves in steps of 2.
+        normal_sf((s - s.signum()) as f64 / var.sqrt())
+    }
 }
 
 /// How much serial correlation inflates Var(S): (1 + ρ₁)/(1 − ρ₁), ρ₁ the lag-1
-/// autocorrelation of the residuals around the trend (an effective-sample-size correction).
+/// autocorrelation of the residuals around `fit` (an effective-sample-size correction).
 ///
 /// Memory that wanders with load stays high or low for a while; neighbours then agree more
 /// than independent points would, and the plain test takes a wander for a trend.
-fn serial_inflation(points: &[(f64, f64)], slope: f64) -> f64 {
+fn serial_inflation(points: &[(f64, f64)], fit: impl Fn(f64) -> f64) -> f64 {
     let n = points.len() as f64;
-    let mean = points.iter().map(|&(t, v)| v - slope * t).sum::<f64>() / n;
-    let resid = |&(t, v): &(f64, f64)| v - slope * t - mean;
+    let mean = points.iter().map(|&(t, v)| v - fit(t)).sum::<f64>() / n;
+    let resid = |&(t, v): &(f64, f64)| v - fit(t) - mean;
     let var: f64 = points.iter().map(|p| resid(p).powi(2)).sum();
     if !var.is_finite() || var <= 0.0 {
         return 1.0;

@@ -4,16 +4,20 @@ use std::fmt;
 
 use crate::units::{format_bytes_f, format_rate};
 
-/// The four conclusions the detector can reach (DESIGN §3, JSON `verdict.kind`).
+/// The four conclusions the detector can reach (JSON `verdict.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerdictKind {
-    /// The floor keeps rising, clearly and fast enough to matter.
+    /// The floor keeps rising, clearly and fast enough to matter: live, for at least
+    /// [`DetectorConfig::min_span_s`](super::DetectorConfig::min_span_s); final, until the end
+    /// of the run.
     Leak,
     /// The floor does not rise by more than the minimum rate allows.
     Stable,
-    /// The floor rose, then stopped rising (a cache filled, a pool grew to its size).
+    /// The floor rose, then stopped rising (a cache filled, a pool grew to its size); also a
+    /// leak call revised because the floor levelled off.
     Plateau,
-    /// Not enough observation yet (too short, too few points, or a trend still taking shape).
+    /// Not enough observation yet (too short, too few points), a rise that is uneven or dying
+    /// out, or a steady rise the live verdict has not called yet ([`Verdict::rising`]).
     Inconclusive,
 }
 
@@ -43,17 +47,29 @@ impl fmt::Display for VerdictKind {
 pub struct Verdict {
     /// The conclusion.
     pub kind: VerdictKind,
-    /// Trend of the floor (Theil–Sen slope), units per second; 0 when there is no trend yet.
+    /// Trend of the floor (Theil–Sen slope) over the part of the run the verdict is about
+    /// (the rise for `leak` and a rising floor, else the whole run after warm-up), units per
+    /// second; 0 when there is no trend yet.
     pub growth_per_s: f64,
     /// 95 % confidence interval of `growth_per_s`, `(low, high)`.
     pub growth_ci_per_s: (f64, f64),
-    /// When `leak` was first called; once called, it stays called.
+    /// Whether the floor is rising steadily now: a leak, or a rise not called yet (the live
+    /// verdict waits [`DetectorConfig::min_span_s`](super::DetectorConfig::min_span_s) before
+    /// calling one, as a cache that fills rises the same way until it is full).
+    pub rising: bool,
+    /// When `leak` was first called, kept when the call is later revised; for the final
+    /// verdict of a leak the live verdict never called, the end of the run.
     pub detected_at_s: Option<f64>,
-    /// Seconds until the trend reaches the limit given to
-    /// [`Detector::verdict_with_limit`](super::Detector::verdict_with_limit); only for a leak.
+    /// When a `leak` call was taken back because the floor levelled off (`plateau`) or fell
+    /// back (`stable`); `None` while the call stands or when none was made.
+    pub revised_at_s: Option<f64>,
+    /// Seconds until the floor, growing at `growth_per_s` from the latest value, reaches the
+    /// limit given to [`Detector::verdict_with_limit`](super::Detector::verdict_with_limit) or
+    /// [`Detector::final_verdict`](super::Detector::final_verdict); only while `rising`
+    /// (0 when already there).
     pub time_to_limit_s: Option<f64>,
-    /// The reason in plain words, e.g. "floor rose 41.0 MiB over 9m 00s, p<0.001; recent slope
-    /// 0.9x the early one".
+    /// The reason in plain words, the finding first, e.g. "floor rose 158.0 MiB over 2m 23s
+    /// and was still rising at the end: 35.0 MiB/min over the last quarter".
     pub reason: String,
 }
 

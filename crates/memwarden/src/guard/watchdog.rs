@@ -42,7 +42,8 @@ pub trait LeakJudge: Send {
     fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice>;
 }
 
-/// The streaming detector as a judge: it reports the leak it calls (a call is never withdrawn).
+/// The streaming detector as a judge: it reports the leak its live verdict calls, for as long
+/// as the call stands (a floor that levels off gets the call revised, and the notices stop).
 impl LeakJudge for Detector {
     fn judge(&mut self, t: f64, bytes: u64) -> Option<LeakNotice> {
         self.push(t, bytes as f64);
@@ -447,12 +448,12 @@ fn call(f: &mut Option<Callback>, reading: &Reading) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_detector_is_a_judge_that_never_withdraws_a_leak() {
+    fn the_detector_is_a_judge_that_keeps_a_leak_called_while_it_rises() {
         let mut judge: Box<dyn LeakJudge> = Box::new(Detector::new(DetectorConfig::default()));
-        // 1 MiB/s on 64 MiB, one reading a second: a steady rise is called after the
-        // detector's 150 s of observation past warm-up, and kept.
+        // 1 MiB/s on 64 MiB, one reading a second: a steady rise is called once it has lasted
+        // the detector's `min_span_s` past warm-up, and kept while it goes on.
         let mut first = None;
-        for i in 0..300u64 {
+        for i in 0..600u64 {
             let notice = judge.judge(i as f64, (64 << 20) + (i << 20));
             if notice.is_some() && first.is_none() {
                 first = Some(i);

@@ -153,11 +153,13 @@ fn harness(src: Scripted, rules: Rules, on_warn: Vec<Action>, on_leak: Vec<Actio
     Harness { monitor, wake, rx }
 }
 
+/// Until the tree is empty, or a minute has passed (a loop that never ends fails the test
+/// rather than hanging it).
 fn until_empty() -> Until {
     Until {
         root: None,
         empty: true,
-        deadline: None,
+        deadline: Some(Instant::now() + Duration::from_secs(60)),
         on_signal: OnSignal::End,
     }
 }
@@ -282,22 +284,52 @@ fn a_handled_signal_is_sent_to_the_root() {
 
 #[test]
 fn a_leak_called_with_on_leak_stop_stops_the_tree_for_the_leak() {
-    // 1 MiB/s on 10 MiB, one sample a second: a fast leak, called within the first minute.
+    // 1 MiB/s on 10 MiB, one sample a second: called once it has risen for `min_span_s`.
     let rules = Rules {
         on_leak: true,
         ..Rules::default()
     };
-    let line = (0..120).map(|i| (10 + i) * MIB);
+    let span = memwarden::detect::DetectorConfig::default().min_span_s;
+    let line = (0..(2.0 * span) as u64).map(|i| (10 + i) * MIB);
     let mut h = harness(Scripted::new(line), rules, vec![], vec![Action::Stop]);
     let ending = h.monitor.run(&h.rx, until_empty()).unwrap();
     assert_eq!(ending, Ending::TreeEmpty);
     assert_eq!(h.monitor.stops().by, Some(StoppedBy::Leak));
     let called_at = h.monitor.now();
-    assert!(called_at < 60.0, "called at {called_at}");
+    assert!(called_at < 1.5 * span, "called at {called_at}");
     let report = finish(h);
     let leak = kinds(&report.events, EventKind::Leak);
     assert!(leak.len() >= 2, "the trigger and the stop: {leak:?}");
     assert!(leak[0].contains("a leak was called"), "{leak:?}");
+}
+
+#[test]
+fn act_before_acts_on_a_rise_long_before_a_leak_could_be_called() {
+    // 2 MiB/s towards a 400 MiB limit: the rise is seen within a minute and projected.
+    let rules = Rules {
+        limit: Some((400 * MIB, LimitMode::Polled)),
+        act_before_s: Some(300.0),
+        ..Rules::default()
+    };
+    let line = (0..400).map(|i| (10 + 2 * i) * MIB);
+    let mut h = harness(Scripted::new(line), rules, vec![], vec![Action::Stop]);
+    let ending = h.monitor.run(&h.rx, until_empty()).unwrap();
+    assert_eq!(ending, Ending::TreeEmpty);
+    assert_eq!(h.monitor.stops().by, Some(StoppedBy::Leak), "not the limit");
+    let at = h.monitor.now();
+    assert!(
+        at < 100.0,
+        "acted at {at}, with the limit {}s away",
+        (390.0 - 2.0 * at) / 2.0
+    );
+    let report = finish(h);
+    let leak = kinds(&report.events, EventKind::Leak);
+    assert!(leak[0].contains("within --act-before 5m"), "{leak:?}");
+    let rising = kinds(&report.events, EventKind::Verdict);
+    assert!(
+        rising.iter().any(|r| r.starts_with("memory: rising")),
+        "{rising:?}"
+    );
 }
 
 #[test]
