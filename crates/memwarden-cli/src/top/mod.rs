@@ -199,6 +199,9 @@ impl Session {
                     r.begin(row.id, meta);
                 }
             }
+            if self.exporter.is_none() && self.recorder.is_none() {
+                continue;
+            }
             let mut records = vec![Record::Sample(row.last)];
             records.extend(up.events.into_iter().map(Record::Event));
             if let Some(v) = up.verdict {
