@@ -107,12 +107,18 @@ pub fn run(args: &TopArgs, db: Option<&Path>) -> Result<u8> {
     }
     session.board.conclude();
     let report = session.report();
-    let text = match args.format.unwrap_or(TopFormat::Text) {
-        TopFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
-        TopFormat::Text => report::text(&report, args.rows),
-    };
     session.finish();
-    crate::write_text(None, &text)?;
+    // Streamed: hundreds of groups' verdicts need not be one string in memory as well.
+    crate::write_with(None, |out| {
+        match args.format.unwrap_or(TopFormat::Text) {
+            TopFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &report)?;
+                writeln!(out)?;
+            }
+            TopFormat::Text => out.write_all(report::text(&report, args.rows).as_bytes())?,
+        }
+        Ok(())
+    })?;
     Ok(exit::OK)
 }
 
