@@ -334,9 +334,9 @@ def write(args, results, readings):
         "The held floor (bench/src/floor.c) reads only the 2,000 processes' statm, through "
         "descriptors opened beforehand, with nothing else: what any sampler of their memory "
         "pays at the least, on this machine at this time. memwarden also lists /proc every "
-        "second (a machine where processes start all the time), reads each new process's "
-        "stat, cmdline and statm, each process's status and fd/ every 30 s, and judges every "
-        "group with four detectors.",
+        "two seconds (a machine where processes start all the time), reads each new process's "
+        "stat, cmdline and statm, each process's status every 30 s and fd/ every 60 s, and "
+        "judges every group with four detectors.",
         "",
         "process-exporter ran with `-gather-smaps=false -threads=false` (its cheapest; memwarden "
         "reads no smaps either) and a config grouping every process by its name. procps top ran "

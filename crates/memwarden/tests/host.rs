@@ -276,6 +276,8 @@ fn helpers_share_a_command_group_and_gone_groups_are_forgotten() {
     proc_root.write("200/stat", "garbage");
     let mut cadence = HostCadence::for_interval(Duration::from_secs(1));
     cadence.forget_after_s = 0.0;
+    // A fixture's files stay readable once removed: only a listing sees the exits.
+    cadence.list_every = 1;
     let machine = MachineReader::open_at(&proc_root.0).unwrap();
     let mut s = HostSampler::with_roots(
         ProcFs::new(&proc_root.0),

@@ -8,8 +8,13 @@ use crate::sample::types::Sample;
 
 /// Bytes of a command line kept per process (for its name in tables and reports).
 pub const COMMAND_MAX: usize = 256;
-/// Seconds between two reads of one process's `status` and `fd/` at the default cadence.
+/// Seconds between two reads of one process's `status` at the default cadence.
 const SLOW_PERIOD_S: f64 = 30.0;
+/// Seconds between two listings of its `fd/` (the dearest read, and descriptors leak slowly).
+const FDS_PERIOD_S: f64 = 60.0;
+/// Seconds between two listings of `/proc` at most: a listing costs about a microsecond per
+/// process (the kernel fills a directory entry for each), half the cost of reading them all.
+const LISTING_PERIOD_S: f64 = 2.0;
 /// Seconds between two reads of a group's cgroup limit.
 const LIMITS_PERIOD_S: f64 = 60.0;
 /// Seconds a group without processes is kept before it is forgotten (by command or cgroup).
@@ -40,8 +45,13 @@ impl GroupBy {
 /// How often the dearer files are read, and how long gone groups are kept.
 #[derive(Debug, Clone, Copy)]
 pub struct HostCadence {
-    /// Samples between two reads of one process's `status` and `fd/`.
+    /// Samples between two reads of one process's `status`.
     pub slow_every: u32,
+    /// Samples between two listings of one process's `fd/`.
+    pub fds_every: u32,
+    /// Samples between two listings of `/proc` (new processes are found then; those that
+    /// exit are found at every sample).
+    pub list_every: u32,
     /// Samples between two reads of a group's cgroup limit.
     pub limits_every: u32,
     /// Seconds a group with no process left is kept before it is forgotten.
@@ -51,9 +61,10 @@ pub struct HostCadence {
 }
 
 impl HostCadence {
-    /// The default cadence for a sampling interval: `status` and `fd/` every thirty seconds per
-    /// process, limits every minute, gone groups kept five minutes, as many held files as the
-    /// soft descriptor limit leaves room for.
+    /// The default cadence for a sampling interval: `/proc` listed every two seconds, each
+    /// process's `status` every thirty and its `fd/` every sixty, limits every minute, gone
+    /// groups kept five minutes, as many held files as the soft descriptor limit leaves room
+    /// for.
     pub fn for_interval(interval: Duration) -> Self {
         let every = |period: f64| (period / interval.as_secs_f64().max(1e-3)).ceil().max(1.0);
         let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -61,6 +72,8 @@ impl HostCadence {
             .unwrap_or(u64::MAX);
         HostCadence {
             slow_every: every(SLOW_PERIOD_S) as u32,
+            fds_every: every(FDS_PERIOD_S) as u32,
+            list_every: every(LISTING_PERIOD_S) as u32,
             limits_every: every(LIMITS_PERIOD_S) as u32,
             forget_after_s: FORGET_AFTER_S,
             // Keep a reserve for the store, the metrics endpoint and the terminal.
