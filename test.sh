@@ -41,4 +41,4 @@ fi
 export MEMWARDEN_PROMETHEUS_DIR="$tools/prometheus/usr/bin"
 
 crates/memwarden-py/ci.sh
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast

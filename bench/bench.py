@@ -435,7 +435,7 @@ def build_report(a, m, samp, foot, ana, over, sto, crit, started, finished):
     L = []
     L.append("# Benchmarks")
     L.append("")
-    L.append("Produced by `bench/run.sh` (it wrote this file); the targets are DESIGN §10's. "
+    L.append("Produced by `bench/run.sh` (it wrote this file); the targets are the README's. "
              "Every figure is measured, on the machine below, in one run of the script.")
     L.append("")
     L.append(f"- **Date:** {started:%Y-%m-%d %H:%M} – {finished:%H:%M} UTC")

@@ -28,6 +28,11 @@ def scrape(port):
     return time.perf_counter() - t0, len(body)
 
 
+def p90(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(0.9 * len(xs)))]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,8 +133,11 @@ def main():
         "",
         f"Scrapes ({len(paced)} paced at 1 s, {len(burst)} back to back), time to the whole "
         f"body of {size / 1024:.1f} KiB over loopback: paced median {statistics.median(paced):.2f} ms, "
-        f"max {max(paced):.2f} ms; back to back median {statistics.median(burst):.2f} ms, "
-        f"max {max(burst):.2f} ms. Target: ≤ 5 ms, and no measurable cost to sampling.",
+        f"p90 {p90(paced):.2f} ms, max {max(paced):.2f} ms; back to back median "
+        f"{statistics.median(burst):.2f} ms, p90 {p90(burst):.2f} ms, max {max(burst):.2f} ms. "
+        "Target: ≤ 5 ms, and no measurable cost to sampling. (A maximum far above the median is "
+        "the scraper or the server waiting for a CPU on a loaded machine: the sampler itself "
+        "keeps one of the two cores about half busy at 2,000 processes every 10 ms.)",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

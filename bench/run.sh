@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# memwarden's benchmarks, side by side in one run (DESIGN §10; results in BENCHMARKS.md):
+# memwarden's benchmarks, side by side in one run (results and targets in BENCHMARKS.md):
 #   1. sampling cost per process per sample on trees of 1, 50, 500 and 2,000 sleeping children,
 #      for memwarden, psrecord, mprof and two floors (naive open/read/close of stat + statm;
 #      one pread of a held statm), with ratios;

@@ -1,4 +1,5 @@
-/* The two floors of DESIGN §10: the least a sampler of a known set of processes can do.
+/* The two floors the sampling-cost benchmark compares memwarden with: the least a sampler of
+ * a known set of processes can do.
  *
  *   floor naive|held INTERVAL_MS DURATION_S PIDFILE
  *

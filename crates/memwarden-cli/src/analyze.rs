@@ -14,8 +14,9 @@ use serde::Serialize;
 use crate::judge::series_verdict;
 use crate::record::RunVerdict;
 use crate::report::model::SCHEMA;
+use crate::report::term::printable;
 
-/// The report of one trace: the JSON report's fields a trace can fill (DESIGN §3).
+/// The report of one trace: the JSON report's fields a trace can fill.
 #[derive(Debug, Serialize)]
 pub struct TraceReport {
     /// Always the report schema.
@@ -207,13 +208,18 @@ pub fn text(r: &TraceReport) -> String {
     let _ = writeln!(
         out,
         "{}  ({}, column {}, {} samples over {})",
-        r.label,
+        printable(&r.label),
         r.format,
-        r.memory.metric,
+        printable(&r.memory.metric),
         r.samples,
         format_seconds(r.duration_s)
     );
-    let _ = writeln!(out, "  verdict  {}: {}", r.verdict.kind, r.verdict.reason);
+    let _ = writeln!(
+        out,
+        "  verdict  {}: {}",
+        r.verdict.kind,
+        printable(&r.verdict.reason)
+    );
     if let Some(at) = r.verdict.detected_at_s {
         let _ = writeln!(
             out,

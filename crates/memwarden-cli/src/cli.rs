@@ -28,7 +28,7 @@ Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); percentages 75% (of th
 memwarden runs under, else of RAM); durations 250ms, 2s, 5m, 1h.
 Runs are stored in $XDG_DATA_HOME/memwarden/memwarden.db unless --db or MEMWARDEN_DB says otherwise.";
 
-/// memwarden: watch a program and everything it spawns, record its memory, keep it contained.
+/// Watch a program and everything it spawns, record its memory, keep it contained.
 #[derive(Debug, Parser)]
 #[command(name = "memwarden", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
@@ -46,22 +46,43 @@ pub enum Command {
     /// Start a command, watch its whole process tree until it exits, record the run
     ///
     /// memwarden's exit status is the command's own (128+N when a signal N ended it),
-    /// 121 when memwarden stopped the tree for memory (--limit, --system-floor, --pressure),
-    /// 124 at --timeout, 126/127 when it cannot be executed / is not found, 125 when memwarden
-    /// itself failed.
-    /// The command's stdin, stdout and stderr are its own; INT, TERM, HUP and QUIT sent to
-    /// memwarden are forwarded to it.
+    /// 121 when memwarden stopped the tree for memory (--limit, --system-floor, --pressure,
+    /// --on-leak stop), 122 when the command succeeded but a CI gate failed (--fail-on-leak,
+    /// --max-growth), 124 at --timeout, 126/127 when it cannot be executed / is not found, 125
+    /// when memwarden itself failed, 2 for a command line it cannot understand.
+    /// The command's stdin, stdout and stderr are its own (so a report cannot go to stdout:
+    /// give a file); INT, TERM, HUP and QUIT sent to memwarden are forwarded to it, and a
+    /// second one stops the whole tree.
     #[command(
         override_usage = "memwarden run [OPTIONS] -- CMD [ARGS]...",
-        after_help = "Example:\n  memwarden run --interval 100ms --label nightly -- python3 batch.py --workers 8"
+        after_help = RUN_EXAMPLES
     )]
     Run(RunArgs),
     /// Watch processes that already run, and their descendants, acting on them only when told
     ///
-    /// The watched processes are never signalled unless --limit, --warn, --system-floor,
-    /// --pressure or --timeout is given; --duration only ends the watch.
+    /// memwarden samples the given processes and every descendant they have or start, until
+    /// all of them have exited, --duration passes, or it is interrupted (Ctrl-C ends the watch
+    /// and is not passed on). When a watched process exits while its descendants live on,
+    /// memwarden says so and follows them. The watched processes are never signalled unless
+    /// --limit, --warn with a signal action, --system-floor, --pressure, --timeout or
+    /// --on-leak is given; limits are polled (the processes are in no cgroup of memwarden's).
+    /// Exit status: 0 when the watch ended, 121 when memwarden stopped the processes for
+    /// memory, 124 at --timeout, 125 when memwarden failed (or could not stop them), 2 for a
+    /// PID that does not exist or may not be acted on.
     #[command(
-        after_help = "Example:\n  memwarden watch --interval 10ms --duration 10s $(pgrep -f my-service)"
+        after_help = WATCH_EXAMPLES,
+        mut_arg("label", |a| a.help("Name of the run in `ls`, `report` and `compare` (default: \
+            the first watched process's command)")),
+        mut_arg("limit", |a| a.help("Hard cap for the watched processes and their \
+            descendants, resident memory summed, polled (the interval shrinks near it); \
+            reaching it stops them all (exit 121)")),
+        mut_arg("on_warn", |a| a.help("What a warning does (repeatable; default log): log, \
+            signal:NAME (to the watched processes), signal-tree:NAME (to every process), \
+            exec:PROGRAM ARGS... (a hook, no shell; words split as a shell would, quotes \
+            kept; MEMWARDEN_* variables in its environment)")),
+        mut_arg("timeout", |a| a.help("Stop the watched processes and their descendants \
+            after this long (exit 124); to end only the watch, use --duration")),
+        mut_arg("no_cgroup", |a| a.hide(true)),
     )]
     Watch(WatchArgs),
     /// Judge recorded traces: CSV (t_seconds,bytes...), psrecord logs, mprof .dat files
@@ -71,11 +92,13 @@ pub enum Command {
     /// unless its name gives another unit (t_ms, time_us, t_min), and value columns; the value column is --column, else the first whose name contains anon,
     /// else rss, else the second column. Rows with the value 0 (a process that has exited) are
     /// skipped. psrecord's and mprof's MB are MiB, converted to bytes.
-    #[command(
-        after_help = "Example:\n  memwarden analyze --format json service-rss.csv mprofile_20261123.dat"
-    )]
+    #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
-    /// List recorded runs
+    /// List recorded runs, oldest first
+    ///
+    /// One line per run: its id, start (UTC), duration, peak, verdict, memwarden's exit
+    /// status and why, and its label. A run still going shows its figures so far.
+    #[command(after_help = LS_EXAMPLES)]
     Ls(LsArgs),
     /// Remove recorded runs, with everything recorded with them
     ///
@@ -93,6 +116,11 @@ pub enum Command {
     )]
     Prune(PruneArgs),
     /// Show a recorded run's report (the last run by default)
+    ///
+    /// Text (fitted to the terminal), JSON, CSV (every sample), one self-contained HTML page
+    /// with charts, Markdown, or the memory charts as SVG. A run still going is shown with its
+    /// figures so far.
+    #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Print Prometheus alerting rules for the metrics of --metrics
     ///
@@ -117,10 +145,81 @@ pub enum Command {
     /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
     /// both runs are judged), got worse by more than PCT percent, or when the after run is
     /// judged a leak and the before run was not.
-    #[command(
-        after_help = "Example:\n  memwarden compare nightly-before nightly-after --fail-if-worse 10 >> $GITHUB_STEP_SUMMARY"
-    )]
+    #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or PowerShell
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print memwarden's manual page (roff), or a subcommand's
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  memwarden run -- python3 batch.py
+  memwarden run --interval 100ms --label nightly --json run.json -- make test
+  memwarden run --limit 4GiB --warn 3GiB --on-warn signal:USR1 -- python3 bot.py
+                     ask the program to clean up at 3 GiB, stop the whole tree at 4 GiB
+  memwarden run --fail-on-leak --html report.html --svg memory.svg -- ./integration-tests
+                     a CI gate (exit 122 on a leak) that keeps its report as artifacts";
+
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  memwarden watch 4242                          until pid 4242 and its descendants exit, or Ctrl-C
+  memwarden watch --duration 10m $(pgrep -f my-service)
+  memwarden watch --limit 2GiB --grace 30s 4242  stop them (TERM, 30 s, KILL) at 2 GiB
+  memwarden watch --duration 1h --json - 4242 | jq .verdict";
+
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  memwarden analyze service-rss.csv
+  memwarden analyze --format json psrecord.log mprofile_20261123.dat
+  memwarden analyze --column rss_bytes --fail-on-leak nightly.csv";
+
+const LS_EXAMPLES: &str = "\
+Examples:
+  memwarden ls
+  memwarden ls --since 1d --label nightly
+  memwarden ls --format json | jq '.[] | select(.verdict == \"leak\") | .id'";
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  memwarden report                              the last run, as text
+  memwarden report nightly                      the latest run labelled nightly
+  memwarden report 12 --format html -o run12.html
+  memwarden report 12 --format csv > run12.csv";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  memwarden compare 3 4 --format text
+  memwarden compare nightly-before nightly-after --fail-if-worse 10 >> $GITHUB_STEP_SUMMARY";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  memwarden completions bash > ~/.local/share/bash-completion/completions/memwarden
+  memwarden completions zsh > ~/.zfunc/_memwarden
+  memwarden completions fish > ~/.config/fish/completions/memwarden.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  memwarden man | man -l -
+  memwarden man run > memwarden-run.1";
+
+/// `memwarden completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `memwarden man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (default: memwarden's own)
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Option<String>,
 }
 
 /// Options shared by `run` and `watch`.
@@ -134,9 +233,25 @@ pub struct SamplingArgs {
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
 
-    /// Also write the JSON report to FILE at the end ('-' for stdout)
+    /// Also write the JSON report to FILE at the end ('-': stdout, in `watch` only)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// Also write the HTML report (one page with charts) to FILE at the end
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Also write every sample as CSV (the columns of `report --format csv`) to FILE at the end
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Also write a Markdown report (for a pull request or $GITHUB_STEP_SUMMARY) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Also write the memory charts as one SVG file to FILE at the end
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 
     /// When memwarden stops processes: time between TERM and KILL
     #[arg(long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
@@ -146,7 +261,7 @@ pub struct SamplingArgs {
     #[arg(long)]
     pub no_cgroup: bool,
 
-    /// Do not print the end-of-run summary on stderr
+    /// Do not print the summary at the end on stderr (a failed gate is still said)
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
@@ -276,6 +391,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_leftovers: bool,
 
+    #[command(flatten)]
+    pub heap: HeapArgs,
+
     /// The command to run, after `--`
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -288,6 +406,24 @@ pub enum WaitFor {
     Command,
     /// The exit of every process of the tree
     Tree,
+}
+
+/// `run --heap`: which call sites hold the memory that grows.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Heap call sites")]
+pub struct HeapArgs {
+    /// Attribute the heap to call sites: preload a sampling allocator hook into the tree
+    /// (dynamically linked glibc programs) and judge each site's live bytes
+    #[arg(long)]
+    pub heap: bool,
+
+    /// Mean bytes between sampled allocations, per thread (smaller: finer and dearer)
+    #[arg(long, value_name = "SIZE", default_value = "512KiB", value_parser = parse_sample, requires = "heap")]
+    pub heap_sample: u64,
+
+    /// Also write the sites as a pprof profile (alloc_space, inuse_space): `--heap-export pprof FILE`
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"], value_parser = clap::value_parser!(OsString), requires = "heap")]
+    pub heap_export: Option<Vec<OsString>>,
 }
 
 /// `memwarden watch`.
@@ -482,6 +618,10 @@ pub enum ReportFormat {
     Csv,
     /// One self-contained page with charts, for a browser or a printer
     Html,
+    /// The verdict and figures for a pull request or a CI job's summary
+    Markdown,
+    /// The memory charts as one SVG file
+    Svg,
 }
 
 /// Output formats of `compare`.
@@ -562,6 +702,14 @@ fn parse_top_interval(s: &str) -> Result<Duration, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_sample(s: &str) -> Result<u64, String> {
+    match units::parse_size(s) {
+        Ok(0) => Err("the sample interval must be at least 1 byte".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -1,4 +1,4 @@
-//! Every exit status memwarden gives, in one place (DESIGN §3).
+//! Every exit status memwarden gives, in one place (the README lists them).
 
 /// The run went as it should (or a non-`run` command succeeded).
 pub const OK: u8 = 0;

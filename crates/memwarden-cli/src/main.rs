@@ -3,6 +3,7 @@
 mod analyze;
 mod cli;
 mod exit;
+mod heap;
 mod judge;
 mod options;
 mod record;
@@ -13,15 +14,18 @@ mod store;
 mod supervise;
 mod top;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::Parser;
+use anyhow::{bail, Context, Result};
+use clap::{CommandFactory, Parser};
 
 use cli::{AnalyzeFormat, Cli, Command, CompareFormat, ReportFormat};
 use options::SessionOptions;
+use record::RunKind;
+use report::export::Exports;
+use report::term::Layout;
 use report::{RenderComparison, RenderRun};
 use store::Store;
 
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let db = cli.db.as_deref();
     let result = match &cli.command {
-        Command::Run(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
+        Command::Run(args) => session_options(&args.sampling, RunKind::Run, db).and_then(|opts| {
             let gates = supervise::Gates {
                 fail_on_leak: args.fail_on_leak,
                 max_growth: args.max_growth,
@@ -43,14 +47,21 @@ fn main() -> ExitCode {
                 wait_tree: args.wait == cli::WaitFor::Tree,
                 keep_leftovers: args.keep_leftovers,
             };
+            let heap = heap::start(heap::options(&args.heap, &opts)?.as_ref(), &args.command)?;
+            let env = heap.as_ref().map_or(&[][..], |h| h.env());
+            let outcome = supervise::run(&opts, &gates, afterwards, &args.command, env);
             finish_session(
                 &opts,
-                supervise::run(&opts, &gates, afterwards, &args.command),
+                &exports(&args.sampling),
+                heap::conclude(heap, outcome, &opts.db),
             )
         }),
-        Command::Watch(args) => SessionOptions::new(&args.sampling, db).and_then(|opts| {
-            finish_session(&opts, supervise::watch(&opts, &args.pids, args.duration))
-        }),
+        Command::Watch(args) => {
+            session_options(&args.sampling, RunKind::Watch, db).and_then(|opts| {
+                let outcome = supervise::watch(&opts, &args.pids, args.duration);
+                finish_session(&opts, &exports(&args.sampling), outcome)
+            })
+        }
         Command::Analyze(args) => analyze(args),
         Command::Ls(args) => runs::ls(db, args).and_then(print),
         Command::Rm(args) => runs::rm(db, args).and_then(print),
@@ -62,6 +73,8 @@ fn main() -> ExitCode {
             use sink::metrics::rules::{RULES, RULE_TESTS};
             write_text(None, if args.tests { RULE_TESTS } else { RULES }).map(|()| exit::OK)
         }
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -77,26 +90,61 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the summary and writes `--json`; neither can change the command's exit status.
-/// A failed gate is said even with `-q`.
-fn finish_session(opts: &SessionOptions, outcome: Result<supervise::Outcome>) -> Result<u8> {
+fn exports(args: &cli::SamplingArgs) -> Exports {
+    Exports {
+        json: args.json.clone(),
+        html: args.html.clone(),
+        csv: args.csv.clone(),
+        markdown: args.markdown.clone(),
+        svg: args.svg.clone(),
+    }
+}
+
+/// The session's options, once its exports are known to be writable where they go: checked
+/// before anything starts.
+fn session_options(
+    args: &cli::SamplingArgs,
+    kind: RunKind,
+    db: Option<&Path>,
+) -> Result<SessionOptions> {
+    if let Some(why) = exports(args).refusal(kind) {
+        bail!(options::UsageError(why));
+    }
+    SessionOptions::new(args, db)
+}
+
+/// Prints the summary and writes the exports; none of it can change the command's exit
+/// status. A failed gate is said even with `-q`.
+fn finish_session(
+    opts: &SessionOptions,
+    exports: &Exports,
+    outcome: Result<supervise::Outcome>,
+) -> Result<u8> {
     let outcome = outcome?;
+    let layout = Layout::for_stderr();
     if let Some(gate) = &outcome.gate {
         eprintln!(
             "memwarden: gate failed: {}",
-            report::text::shorten(gate, 300)
+            report::term::shorten(&report::term::printable(gate), 300)
         );
     }
     if outcome.report.samples > 0 && !opts.quiet {
+        let stored = outcome
+            .stored_in
+            .as_deref()
+            .map(report::summary::Stored::at);
         eprint!(
             "{}",
-            report::text::summary(&outcome.report, outcome.stored_in.as_deref())
+            report::summary::summary(&outcome.report, stored.as_ref(), layout)
         );
     }
-    if let Some(path) = &opts.json {
-        if let Err(e) = write_text(Some(path), &report::json(&outcome.report)) {
-            eprintln!("memwarden: cannot write the JSON report: {e:#}");
-        }
+    let stored = outcome
+        .stored_in
+        .as_deref()
+        .zip(outcome.report.run_id)
+        .map(|(db, id)| (Path::new(db), id));
+    for failure in exports.write(&outcome.report, stored) {
+        eprintln!("memwarden: {failure}");
     }
     Ok(outcome.status)
 }
@@ -144,12 +192,14 @@ fn report(db: Option<&Path>, args: &cli::ReportArgs) -> Result<u8> {
     let row = store.resolve(args.run.as_deref())?;
     let run = report::open(&store, &row, report::COLUMNS)?;
     let format: Box<dyn RenderRun> = match args.format {
-        ReportFormat::Text => Box::new(report::text::Text::for_terminal(
-            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
-        )),
+        ReportFormat::Text => Box::new(report::text::Text {
+            layout: Layout::for_stdout(is_stdout(args.output.as_deref())),
+        }),
         ReportFormat::Json => Box::new(report::json::Json),
         ReportFormat::Csv => Box::new(report::csv::Csv),
         ReportFormat::Html => Box::new(report::html::Html),
+        ReportFormat::Markdown => Box::new(report::markdown::Markdown),
+        ReportFormat::Svg => Box::new(report::export::SvgFile),
     };
     write_with(args.output.as_deref(), |out| format.render(&run, out))?;
     Ok(exit::OK)
@@ -162,9 +212,9 @@ fn compare(db: Option<&Path>, args: &cli::CompareArgs) -> Result<u8> {
     let comparison = report::compare::Comparison::new(&before, &after);
     let format: Box<dyn RenderComparison> = match args.format {
         CompareFormat::Markdown => Box::new(report::markdown::Markdown),
-        CompareFormat::Text => Box::new(report::text::Text::for_terminal(
-            is_stdout(args.output.as_deref()) && std::io::stdout().is_terminal(),
-        )),
+        CompareFormat::Text => Box::new(report::text::Text {
+            layout: Layout::for_stdout(is_stdout(args.output.as_deref())),
+        }),
         CompareFormat::Json => Box::new(report::json::Json),
     };
     write_with(args.output.as_deref(), |out| {
@@ -186,6 +236,41 @@ fn compare(db: Option<&Path>, args: &cli::CompareArgs) -> Result<u8> {
     } else {
         exit::FAILURE
     })
+}
+
+/// `memwarden completions SHELL`: the completion script on stdout.
+fn completions(args: &cli::CompletionsArgs) -> Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "memwarden", &mut script);
+    write_with(None, |out| Ok(out.write_all(&script)?))?;
+    Ok(exit::OK)
+}
+
+/// `memwarden man [SUBCOMMAND]`: the manual page, roff, on stdout.
+fn man(args: &cli::ManArgs) -> Result<u8> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match args.command.as_deref() {
+        None => cmd,
+        Some(name) => {
+            let Some(sub) = cmd.find_subcommand(name) else {
+                let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+                bail!(options::UsageError(format!(
+                    "no subcommand '{name}'; man pages exist for: {}",
+                    names.join(", ")
+                )));
+            };
+            // Built, it is named memwarden-NAME and used as `memwarden NAME`.
+            sub.clone()
+        }
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("memwarden {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut roff)
+        .context("cannot render the manual page")?;
+    write_with(None, |out| Ok(out.write_all(&roff)?))?;
+    Ok(exit::OK)
 }
 
 fn is_stdout(path: Option<&Path>) -> bool {

@@ -22,8 +22,6 @@ pub struct SessionOptions {
     pub interval: Duration,
     /// The run's name, if given.
     pub label: Option<String>,
-    /// Where to write the JSON report at the end (`-` is stdout).
-    pub json: Option<PathBuf>,
     /// Follow the tree by parent links even where a cgroup is possible.
     pub no_cgroup: bool,
     /// No summary on stderr.
@@ -158,7 +156,6 @@ impl SessionOptions {
         Ok(SessionOptions {
             interval: args.interval,
             label: args.label.clone().filter(|l| !l.trim().is_empty()),
-            json: args.json.clone(),
             no_cgroup: args.no_cgroup,
             quiet: args.quiet,
             db,

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::cli::{ListFormat, LsArgs, PruneArgs, RmArgs};
 use crate::record::RunState;
-use crate::report::text::{runs_table, shorten};
+use crate::report::term::{printable, shorten};
 use crate::store::{self, RunFilter, RunRow, Store};
 
 /// `memwarden ls`: the runs, oldest first; no database yet is no runs, not an error.
@@ -18,7 +18,8 @@ pub fn ls(db: Option<&Path>, args: &LsArgs) -> Result<String> {
         since_unix_ms: args.since,
         ..RunFilter::default()
     };
-    let runs = match Store::open_if_exists(&path)? {
+    let store = Store::open_if_exists(&path)?;
+    let runs = match &store {
         Some(store) => store.runs_matching(&filter)?,
         None => Vec::new(),
     };
@@ -27,14 +28,24 @@ pub fn ls(db: Option<&Path>, args: &LsArgs) -> Result<String> {
             let rows: Vec<serde_json::Value> = runs.iter().map(RunRow::to_json).collect();
             format!("{}\n", serde_json::to_string_pretty(&rows)?)
         }
-        ListFormat::Text if !runs.is_empty() => runs_table(&runs),
-        ListFormat::Text if filter != RunFilter::default() => "no runs match\n".to_string(),
-        ListFormat::Text => format!(
-            "no runs recorded yet in {} (`memwarden run -- CMD` records one)\n",
-            path.display()
-        ),
+        ListFormat::Text => match store.as_ref().filter(|_| !runs.is_empty()) {
+            Some(store) => crate::report::ls::listing(store, runs),
+            None => empty(&filter, &path),
+        },
     };
     Ok(text)
+}
+
+/// What `ls` says when no run is listed.
+fn empty(filter: &RunFilter, path: &Path) -> String {
+    if *filter != RunFilter::default() {
+        "no runs match\n".to_string()
+    } else {
+        format!(
+            "no runs recorded yet in {} (`memwarden run -- CMD` records one)\n",
+            path.display()
+        )
+    }
 }
 
 /// `memwarden rm`: removes the runs named, each as `report` finds it.
@@ -90,7 +101,7 @@ fn remove(store: &mut Store, runs: Vec<RunRow>, dry_run: bool, tail: &str) -> Re
             out,
             "{verb} run {}: {} (started {}, {})",
             r.id,
-            shorten(&r.meta.label, 48),
+            shorten(&printable(&r.meta.label), 48),
             r.meta.started_at,
             r.state.describe()
         );

@@ -164,7 +164,7 @@ fn judged_leak(lab: &Lab) {
     r.verdict = Some(json!({
         "kind": "leak", "memory_kind": "leak", "growth_bytes_per_s": 0.5 * MIB as f64,
         "growth_ci_bytes_per_s": [0.45 * MIB as f64, 0.55 * MIB as f64],
-        "detected_at_s": 140.0, "time_to_limit_s": 180.0,
+        "detected_at_s": 140.0, "time_to_limit_s": 180.0, "limit_bytes": 512 * MIB,
         "reason": "the floor rose steadily under the garbage collector's saw"
     }));
     r.samples = (0..=600)
@@ -249,8 +249,28 @@ fn a_judged_leak_renders_with_its_chart_and_verdict() {
     assert!(shot
         .dom
         .contains("the floor rose steadily under the garbage collector's saw"));
-    assert!(shot.dom.contains("Reaches the limit in") || shot.dom.contains("reaches the limit in"));
+    // The finding and the chart give the same time to the limit.
+    assert!(
+        shot.dom
+            .contains("at this rate it would have reached its limit (512.0 MiB) in 3m 00s"),
+        "{}",
+        shot.dom
+    );
+    assert!(
+        shot.dom
+            .contains("at this rate it would have reached 512.0 MiB in 3m 00s"),
+        "{}",
+        shot.dom
+    );
     assert!(shot.dom.contains("limit 512.0 MiB"));
+    // Each limit is drawn on the figure it applies to, and events are named.
+    assert!(shot
+        .dom
+        .contains("Memory the limits watch: resident memory, summed over the tree"));
+    assert!(
+        shot.dom.contains("class=\"ev-label\""),
+        "events are labelled"
+    );
     assert!(
         !shot.dom.contains("data-err="),
         "a script failed: {}",
@@ -302,10 +322,35 @@ fn a_recorded_short_run_renders_with_its_verdict() {
     // A run of a second is too short to judge, and the page says why.
     assert!(
         shot.dom.contains("Verdict: <strong>inconclusive</strong>")
-            && shot.dom.contains("judging needs"),
+            && shot.dom.contains("Too short to judge (it lasted"),
         "{}",
         shot.dom
     );
+}
+
+#[test]
+fn the_svg_file_of_a_run_renders_on_its_own() {
+    let lab = Lab::new();
+    lab.record("leak", LEAK, "20ms");
+    let svg = lab.path("memory.svg");
+    let out = lab.run(&["report", "--format", "svg", "-o", svg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shot = render(&lab, &svg);
+    let ink = shot.count(|p| p.iter().any(|c| *c < 235));
+    assert!(ink > 20_000, "nearly blank: {ink} pixels");
+    assert!(
+        shot.near([0x25, 0x63, 0xeb], 40) > 300,
+        "the memory line is drawn"
+    );
+    // What the limits watch: the cgroup's charge (purple) or, without one, resident memory.
+    let guarded = shot.near([0x93, 0x33, 0xea], 40) + shot.near([0x94, 0xa3, 0xb8], 20);
+    assert!(guarded > 300, "{guarded} pixels of the second chart's line");
+    assert!(
+        shot.dom.contains("Memory: anon, what a leak grows"),
+        "{}",
+        shot.dom
+    );
+    assert!(shot.dom.contains("Memory the limits watch"), "{}", shot.dom);
 }
 
 /// Retakes `docs/report-leak.png` from a real leaking run (with `--warn`/`--limit` when this

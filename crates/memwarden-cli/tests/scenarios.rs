@@ -1,4 +1,4 @@
-//! The scenarios of DESIGN §9 (S1–S5, leaky and fixed) under the real `memwarden run`, with
+//! The scenarios (S1–S5, scenarios/README.md; leaky and fixed) under `memwarden run`, with
 //! the detector's default knobs: every leaky variant must be judged `leak`, every fixed one
 //! `stable` or `plateau`, and each must produce its memory shape, as measured on the tree's
 //! anonymous memory (the lowest and highest readings of a window just after warm-up against

@@ -343,7 +343,9 @@ fn a_database_of_an_older_memwarden_is_brought_up_to_date() {
     {
         let c = rusqlite::Connection::open(lab.db()).unwrap();
         c.execute_batch(
-            "ALTER TABLE runs DROP COLUMN cgroup;
+            "DROP TABLE heap_sites;
+             ALTER TABLE runs DROP COLUMN heap;
+             ALTER TABLE runs DROP COLUMN cgroup;
              ALTER TABLE runs DROP COLUMN pid_start_ticks;
              ALTER TABLE runs DROP COLUMN pid;
              PRAGMA user_version = 2;
@@ -356,7 +358,7 @@ fn a_database_of_an_older_memwarden_is_brought_up_to_date() {
     assert_eq!(listed[0]["state"], "ended");
     let c = rusqlite::Connection::open(lab.db()).unwrap();
     let pragma = |name: &str| -> i64 { c.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
-    assert_eq!(pragma("user_version"), 3);
+    assert_eq!(pragma("user_version"), 4);
     assert_eq!(pragma("application_id"), 0x4D57_444E);
     assert!(lab.run(&["run", "-q", "--", "true"]).status.success());
     assert_eq!(lab.runs().len(), 2);

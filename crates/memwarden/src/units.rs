@@ -1,6 +1,6 @@
 //! Sizes, percentages, durations and rates: parse what users write, print what users read.
 //!
-//! The accepted forms are the command-line contract (DESIGN §3):
+//! The accepted forms are the command-line contract (the README's "Values"):
 //! sizes `512MiB`, `4GiB`, `4G` (bare K/M/G/T are binary, as `ulimit` and docker read them),
 //! `1.5GB` (decimal when written with B), plain bytes `1048576`;
 //! percentages `75%`; durations `250ms`, `2s`, `5m`, `1h`, `1h30m` (a bare number is seconds);

@@ -3,6 +3,7 @@
 
 mod event;
 mod options;
+mod printable;
 mod verdict;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use event::{Event, EventKind};
 pub use options::{DetectorKnobs, RecordedOptions};
+pub use printable::printable;
 pub use verdict::{ResourceVerdict, RunVerdict};
 
 /// What kind of session recorded a run.

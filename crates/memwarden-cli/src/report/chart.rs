@@ -1,17 +1,20 @@
 //! Time charts of a run as SVG: series from a [`Timeline`] (low and high of each pixel column,
-//! so peaks and floors stay visible at any length), warn/limit lines, events marked on the time
-//! axis, and the detector's optional overlays: the floor it judged and the trend line with its
-//! projection to the limit.
+//! so peaks and floors stay visible at any length), warn/limit lines named for the figure they
+//! apply to, events marked and labelled on the time axis, and the detector's optional
+//! overlays: the floor it judged, the trend line, and the verdict's projection to its limit
+//! (with the same time to the limit the words give).
 //!
 //! Styling is by class (`.s-metric`, `.s-rss`, `.ev-limit`...), left to the page's CSS; the
 //! drawing itself only places things. The size of the output depends on the number of columns,
 //! not on the number of samples.
 
-use memwarden::units::{format_bytes_f, format_seconds};
+use memwarden::units::format_bytes_f;
 
 use super::axis::{time_label, time_step, value_label, value_step};
+use super::marks;
 use super::svg::{Svg, Value};
 use super::timeline::{Series, Timeline};
+use super::verdict::time_until;
 use super::{Overlays, Threshold};
 use crate::record::Event;
 
@@ -53,15 +56,16 @@ pub struct Chart<'a> {
     pub overlays: Option<&'a Overlays>,
     /// Warn and limit lines (memory charts only).
     pub thresholds: &'a [Threshold],
+    /// What the thresholds apply to, after their value: ` on the cgroup charge`.
+    pub threshold_note: &'a str,
     /// Events to mark on the time axis.
     pub events: &'a [Event],
+    /// Whether to write what each event is above its mark (else a line, named on hover).
+    pub label_events: bool,
 }
 
 /// Margins around the plot: left (y labels), right, top, bottom (x labels, event marks).
 const MARGIN: (f64, f64, f64, f64) = (78.0, 18.0, 14.0, 36.0);
-
-/// Above this many, events are drawn one mark per few pixels (the events table lists them all).
-const MAX_EVENT_MARKS: usize = 200;
 
 /// A threshold more than this many times the data's highest value is named, not drawn to scale.
 const THRESHOLD_SCALE: f64 = 3.0;
@@ -106,7 +110,7 @@ impl Chart<'_> {
             .end_s
             .max(tl_end)
             .max(floor.iter().map(|p| p.0).fold(0.0, f64::max));
-        if let Some(hit) = self.trend_hit() {
+        if let Some(hit) = self.projection().map(|p| p.hits_at()) {
             if hit > t_end {
                 t_end = hit.min(t_end * PROJECTION_STRETCH);
             }
@@ -124,9 +128,8 @@ impl Chart<'_> {
         for t in self.shown_thresholds(data_max) {
             v_max = v_max.max(t.bytes);
         }
-        if let Some(trend) = self.overlays.and_then(|o| o.trend) {
-            let at_end = trend.at(t_end);
-            let capped = trend.limit_bytes.map_or(at_end, |l| at_end.min(l));
+        if let Some(p) = self.projection() {
+            let capped = p.at(t_end).min(p.limit_bytes);
             if capped <= data_max.max(1.0) * THRESHOLD_SCALE {
                 v_max = v_max.max(capped);
             }
@@ -141,8 +144,8 @@ impl Chart<'_> {
         }
     }
 
-    fn trend_hit(&self) -> Option<f64> {
-        self.overlays?.trend?.hits_limit_at()
+    fn projection(&self) -> Option<super::Projection> {
+        self.overlays?.projection
     }
 
     fn shown_thresholds(&self, data_max: f64) -> impl Iterator<Item = &Threshold> {
@@ -151,32 +154,53 @@ impl Chart<'_> {
             .filter(move |t| data_max <= 0.0 || t.bytes <= data_max * THRESHOLD_SCALE)
     }
 
-    /// The chart as an SVG element.
+    /// The chart as an SVG element, scaled by its container.
     pub fn svg(&self) -> String {
+        self.draw(None)
+    }
+
+    /// The chart as an SVG element at its own size, `y` down in the document it goes into.
+    pub fn svg_at(&self, y: f64) -> String {
+        self.draw(Some(y))
+    }
+
+    fn draw(&self, at: Option<f64>) -> String {
         let f = self.frame();
         let (w, h) = self.size;
         let (l, top, r, bottom) = f.plot;
         let t0 = format!("{}", f.t.0);
         let t1 = format!("{}", f.t.1);
-        let mut svg = Svg::new(
-            w,
-            h,
-            &[
-                ("class", "mw-chart".into()),
-                ("role", "img".into()),
-                ("aria-label", self.title.into()),
-                ("data-t0", Value::Text(&t0)),
-                ("data-t1", Value::Text(&t1)),
-                ("data-x0", l.into()),
-                ("data-x1", r.into()),
-            ],
-        );
+        let mut attrs = vec![
+            ("class", "mw-chart".into()),
+            ("role", "img".into()),
+            ("aria-label", self.title.into()),
+            ("data-t0", Value::Text(&t0)),
+            ("data-t1", Value::Text(&t1)),
+            ("data-x0", l.into()),
+            ("data-x1", r.into()),
+        ];
+        if let Some(y) = at {
+            attrs.extend([
+                ("x", 0.0.into()),
+                ("y", y.into()),
+                ("width", w.into()),
+                ("height", h.into()),
+            ]);
+        }
+        let mut svg = Svg::new(w, h, &attrs);
         svg.text("title", &[], self.title);
         self.axes(&mut svg, &f);
-        // Thresholds first, so the data is drawn over them.
+        // Thresholds first, so the data is drawn over them; those above the chart are named
+        // one under the other.
+        let mut above = 0.0;
         for t in self.thresholds {
             let class = format!("th th-{}", t.kind);
-            let label = format!("{} {}", t.kind, format_bytes_f(t.bytes));
+            let label = format!(
+                "{} {}{}",
+                t.kind,
+                format_bytes_f(t.bytes),
+                self.threshold_note
+            );
             if t.bytes <= f.v.1 {
                 let y = f.y(t.bytes);
                 svg.line((l, y), (r, y), &[("class", Value::Text(&class))]);
@@ -191,17 +215,18 @@ impl Chart<'_> {
                     &label,
                 );
             } else {
-                let above = format!("{label} (above the chart)");
+                let text = format!("{label} (above the chart)");
                 svg.text(
                     "text",
                     &[
                         ("class", Value::Text(&class)),
                         ("x", (r - 4.0).into()),
-                        ("y", (top + 12.0).into()),
+                        ("y", (top + 12.0 + 14.0 * above).into()),
                         ("text-anchor", "end".into()),
                     ],
-                    &above,
+                    &text,
                 );
+                above += 1.0;
             }
         }
         for line in self.lines {
@@ -210,7 +235,7 @@ impl Chart<'_> {
         if let Some(o) = self.overlays {
             self.overlays(&mut svg, &f, o);
         }
-        self.events(&mut svg, &f);
+        marks::draw(&mut svg, &f, self.events, self.label_events);
         // The hover guide, moved by the page's script.
         svg.line(
             (l, top),
@@ -297,115 +322,75 @@ impl Chart<'_> {
 
     fn overlays(&self, svg: &mut Svg, f: &Frame, o: &Overlays) {
         let clip = |v: f64| v.clamp(f.v.0, f.v.1);
-        if !o.floor.is_empty() {
-            let points: Vec<(f64, f64)> = o
-                .floor
-                .iter()
-                .map(|(t, v)| (f.x(*t), f.y(clip(*v))))
-                .collect();
-            svg.polyline(&points, &[("class", "line floor".into())]);
-            for (x, y) in &points {
-                svg.leaf(
-                    "circle",
-                    &[
-                        ("class", "floor-pt".into()),
-                        ("cx", (*x).into()),
-                        ("cy", (*y).into()),
-                        ("r", 2.0.into()),
-                    ],
-                );
-            }
-        }
-        let Some(trend) = o.trend else { return };
         let (_, tl_end) = self.timeline.range();
         let run_end = self.end_s.max(tl_end).min(f.t.1);
-        let from = trend.from_s.clamp(f.t.0, run_end);
-        svg.polyline(
-            &[
-                (f.x(from), f.y(clip(trend.at(from)))),
-                (f.x(run_end), f.y(clip(trend.at(run_end)))),
-            ],
-            &[("class", "line trend".into())],
-        );
-        // The projection: from the run's end to the limit, or to the edge of the chart.
-        let hit = trend.hits_limit_at();
-        let to = hit.filter(|h| *h > run_end).map_or(f.t.1, |h| h.min(f.t.1));
-        if to > run_end && trend.slope_bytes_per_s > 0.0 {
-            let end_v = trend.at(to);
-            let end_y = f.y(clip(end_v));
+        if let Some(trend) = o.trend {
+            let from = trend.from_s.clamp(f.t.0, run_end);
             svg.polyline(
                 &[
+                    (f.x(from), f.y(clip(trend.at(from)))),
                     (f.x(run_end), f.y(clip(trend.at(run_end)))),
-                    (f.x(to), end_y),
                 ],
-                &[("class", "line projection".into())],
+                &[("class", "line trend".into())],
             );
-            if let Some(h) = hit.filter(|h| *h > run_end) {
-                let text = if h <= f.t.1 {
-                    format!("limit at {}", format_seconds(h))
-                } else {
-                    format!("limit at {} →", format_seconds(h))
-                };
-                svg.text(
-                    "text",
-                    &[
-                        ("class", "projection-label".into()),
-                        ("x", (f.x(to) - 4.0).into()),
-                        ("y", (end_y + 14.0).into()),
-                        ("text-anchor", "end".into()),
-                    ],
-                    &text,
-                );
-            }
         }
-    }
-
-    fn events(&self, svg: &mut Svg, f: &Frame) {
-        if self.events.is_empty() {
-            return;
-        }
-        let (_, top, _, bottom) = f.plot;
-        // Events close together share a mark when there are many.
-        let px = if self.events.len() > MAX_EVENT_MARKS {
-            4.0
-        } else {
-            0.0
-        };
-        let mut groups: Vec<(f64, Vec<&Event>)> = Vec::new();
-        for e in self.events {
-            let x = f.x(e.at_s.clamp(f.t.0, f.t.1));
-            match groups.last_mut() {
-                Some((gx, g)) if (x - *gx).abs() <= px && g[0].kind == e.kind => g.push(e),
-                _ => groups.push((x, vec![e])),
-            }
-        }
-        svg.open("g", &[("class", "events".into())]);
-        for (x, group) in groups {
-            let e = group[0];
-            let class = format!("ev ev-{}", css_word(e.kind.as_str()));
-            let mut title = group
-                .iter()
-                .take(5)
-                .map(|e| format!("{} {}: {}", format_seconds(e.at_s), e.kind, e.detail))
-                .collect::<Vec<_>>()
-                .join("\n");
-            if group.len() > 5 {
-                title.push_str(&format!("\n… and {} more", group.len() - 5));
-            }
-            svg.open("g", &[("class", Value::Text(&class))]);
-            svg.text("title", &[], &title);
-            svg.line((x, top), (x, bottom), &[]);
-            svg.polygon(
+        // The floor as points over the trend: a line of its own would lie on the series' lows.
+        svg.open("g", &[("class", "floor".into())]);
+        for (t, v) in &o.floor {
+            svg.leaf(
+                "circle",
                 &[
-                    (x, bottom),
-                    (x - 4.5, bottom + 7.0),
-                    (x + 4.5, bottom + 7.0),
+                    ("class", "floor-pt".into()),
+                    ("cx", f.x(*t).into()),
+                    ("cy", f.y(clip(*v)).into()),
+                    ("r", 3.0.into()),
                 ],
-                &[],
             );
-            svg.close();
         }
         svg.close();
+        let Some(p) = o.projection else { return };
+        let from = p.from_s.clamp(f.t.0, f.t.1);
+        let to = p.hits_at().min(f.t.1);
+        if to <= from {
+            return;
+        }
+        let end_y = f.y(clip(p.at(to)));
+        svg.polyline(
+            &[(f.x(from), f.y(clip(p.at(from)))), (f.x(to), end_y)],
+            &[("class", "line projection".into())],
+        );
+        let verb = if p.running {
+            "reaches"
+        } else {
+            "would have reached"
+        };
+        let arrow = if p.hits_at() > f.t.1 { " →" } else { "" };
+        let text = format!(
+            "at this rate it {verb} {} {}{arrow}",
+            format_bytes_f(p.limit_bytes),
+            time_until(p.time_to_limit_s)
+        );
+        if p.hits_at() <= f.t.1 {
+            svg.leaf(
+                "circle",
+                &[
+                    ("class", "projection-pt".into()),
+                    ("cx", f.x(to).into()),
+                    ("cy", end_y.into()),
+                    ("r", 3.5.into()),
+                ],
+            );
+        }
+        svg.text(
+            "text",
+            &[
+                ("class", "projection-label".into()),
+                ("x", (f.x(to) - 6.0).into()),
+                ("y", (end_y + 16.0).into()),
+                ("text-anchor", "end".into()),
+            ],
+            &text,
+        );
     }
 }
 
@@ -425,8 +410,9 @@ pub fn css_word(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::EventKind;
     use crate::report::model::Metric;
-    use crate::report::Trend;
+    use crate::report::{Projection, Trend};
     use memwarden::sample::{Sample, TreeTotals};
 
     const MIB: f64 = 1048576.0;
@@ -461,18 +447,30 @@ mod tests {
                 intercept_bytes: 10.0 * MIB,
                 slope_bytes_per_s: MIB,
                 from_s: 0.0,
-                limit_bytes: Some(130.0 * MIB),
+            }),
+            projection: Some(Projection {
+                from_s: 100.0,
+                limit_bytes: 130.0 * MIB,
+                slope_bytes_per_s: MIB,
+                time_to_limit_s: 20.0,
+                running: false,
             }),
         };
         let thresholds = [Threshold {
             kind: "limit",
             bytes: 130.0 * MIB,
         }];
-        let events = [Event::new(
-            40.0,
-            crate::record::EventKind::Warn,
-            "over 50 MiB",
-        )];
+        let events = [
+            Event::new(0.01, EventKind::Start, "started `x`"),
+            Event::new(40.0, EventKind::Warn, "over 50 MiB"),
+            Event::new(40.5, EventKind::Verdict, "memory: leak — floor rose"),
+            Event::new(
+                70.0,
+                EventKind::Verdict,
+                "memory: rising 2 MiB/s (1 to 3); at this",
+            ),
+            Event::new(99.0, EventKind::Limit, "reached 130 MiB"),
+        ];
         let chart = Chart {
             title: "memory",
             timeline: &tl,
@@ -482,24 +480,40 @@ mod tests {
             end_s: 100.0,
             overlays: Some(&overlays),
             thresholds: &thresholds,
+            threshold_note: " on the cgroup charge",
             events: &events,
+            label_events: true,
         };
         let f = chart.frame();
-        assert_eq!(f.t, (0.0, 120.0), "the trend hits 130 MiB at 120 s");
+        assert_eq!(f.t, (0.0, 120.0), "the projection reaches 130 MiB at 120 s");
         assert!(f.v.1 > 130.0 * MIB, "{:?}", f.v);
         let svg = chart.svg();
         for class in [
             "line s-metric",
             "area s-metric",
-            "line floor",
+            "floor-pt",
             "line trend",
             "line projection",
             "th th-limit",
             "ev ev-warn",
+            "ev ev-verdict",
+            "ev ev-limit",
         ] {
             assert!(svg.contains(class), "{class} missing");
         }
-        assert!(svg.contains("limit at 2m 00s"), "{svg}");
+        assert!(!svg.contains("ev-start"), "the start is not marked");
+        assert!(
+            svg.contains("limit 130.0 MiB on the cgroup charge"),
+            "{svg}"
+        );
+        // The same time to the limit as the verdict's words.
+        assert!(
+            svg.contains("at this rate it would have reached 130.0 MiB in 20.0s"),
+            "{svg}"
+        );
+        assert!(svg.contains(">warn</text>") && svg.contains(">memory: leak</text>"));
+        assert!(svg.contains(">memory: rising 2 MiB/s</text>"), "{svg}");
+        assert!(svg.contains(">limit</text>"), "{svg}");
         assert!(svg.contains("40.0s warn: over 50 MiB"), "{svg}");
 
         // Without overlays the axis ends with the run, and a far limit is named, not drawn.
@@ -510,6 +524,8 @@ mod tests {
         let chart = Chart {
             overlays: None,
             thresholds: &far,
+            threshold_note: "",
+            label_events: false,
             ..chart
         };
         assert_eq!(chart.frame().t, (0.0, 100.0));
@@ -517,5 +533,34 @@ mod tests {
         let svg = chart.svg();
         assert!(svg.contains("limit 100.0 GiB (above the chart)"), "{svg}");
         assert!(!svg.contains("projection"));
+        assert!(!svg.contains("ev-label"), "marks without labels");
+    }
+
+    #[test]
+    fn labels_that_would_collide_take_the_next_row_or_none() {
+        let tl = timeline();
+        let events: Vec<Event> = (0..8)
+            .map(|i| Event::new(50.0 + i as f64 * 0.5, EventKind::Action, "sent USR1"))
+            .collect();
+        let chart = Chart {
+            title: "memory",
+            timeline: &tl,
+            lines: &[],
+            unit: Unit::Bytes,
+            size: (1000.0, 300.0),
+            end_s: 100.0,
+            overlays: None,
+            thresholds: &[],
+            threshold_note: "",
+            events: &events,
+            label_events: true,
+        };
+        let svg = chart.svg();
+        let labels = svg.matches("class=\"ev-label\"").count();
+        assert_eq!(
+            labels,
+            super::super::marks::LABEL_ROWS,
+            "one label per row, the rest on hover: {svg}"
+        );
     }
 }

@@ -171,7 +171,7 @@ impl Comparison {
             format!("{} / {}", before.memory.metric, after.memory.metric)
         };
         let n = |v: u64| Some(v as f64);
-        let rows = vec![
+        let mut rows = vec![
             Row {
                 key: "peak_bytes",
                 name: format!("peak ({metric})"),
@@ -227,6 +227,10 @@ impl Comparison {
                 after: Value::Seconds(Some(after.duration_s)),
             },
         ];
+        rows.extend(crate::heap::compare::rows(
+            before.heap.as_ref(),
+            after.heap.as_ref(),
+        ));
         Comparison {
             before: side(before),
             after: side(after),

@@ -2,6 +2,11 @@
 //! charts drawn by [`super::chart`], a few lines of own script for hover values; nothing is
 //! loaded from anywhere. Its size depends on the number of chart columns, processes and events
 //! shown, not on the number of samples.
+//!
+//! Memory is drawn twice, each figure with what applies to it: what a leak grows (the run's
+//! metric, the floor the detector judged, its trend and projection), and what the limits
+//! watch (the cgroup's charge, or resident memory summed over the tree) with the warn and
+//! limit lines — so no line is read against a limit that was never about it.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -10,19 +15,22 @@ use anyhow::Result;
 use memwarden::units::{format_bytes, format_bytes_f, format_rate, format_seconds};
 
 use super::chart::{css_word, Chart, Line, Unit};
+use super::ending::{ending_with_status, title};
+use super::memory::MemoryCharts;
 use super::svg::escape;
-use super::text::{ended_after, ending, title};
+use super::term::printable;
+use super::text::sampling;
 use super::timeline::Series;
-use super::verdict::{self, NOT_JUDGED};
+use super::verdict::{self, Context, NOT_JUDGED};
 use super::{RenderRun, Run};
+use crate::record::RunState;
+use tables::{details, events, processes};
+
+mod tables;
 
 /// The HTML format.
 pub struct Html;
 
-/// Events listed in the page's table at most (the JSON report has them all).
-const MAX_EVENT_ROWS: usize = 500;
-
-const MEMORY_SIZE: (f64, f64) = (1000.0, 340.0);
 const COUNT_SIZE: (f64, f64) = (1000.0, 150.0);
 
 impl RenderRun for Html {
@@ -52,6 +60,9 @@ pub fn page(run: &Run<'_>) -> String {
     memory(&mut h, run);
     counts(&mut h, run);
     processes(&mut h, run);
+    if let Some(heap) = &r.heap {
+        h.push_str(&crate::heap::render::html(heap));
+    }
     events(&mut h, run);
     details(&mut h, run);
     let _ = write!(
@@ -70,20 +81,22 @@ pub fn page(run: &Run<'_>) -> String {
 
 fn header(h: &mut String, run: &Run<'_>, title: &str) {
     let r = &run.report;
-    let ended = capitalized(&ended_after(r));
+    let badge = match r.state {
+        RunState::Ended => String::new(),
+        state => format!(" <span class=\"badge\">{}</span>", state.describe()),
+    };
     let _ = write!(
         h,
-        "<header>\n<p class=\"brand\">memwarden report</p>\n<h1>{}</h1>\n\
+        "<header>\n<p class=\"brand\">memwarden report</p>\n<h1>{}{badge}</h1>\n\
          <p class=\"cmd\"><code>{}</code></p>\n<p class=\"sub\">{} · started {} on {} · {} · \
-         {} samples, interval {}</p>\n</header>\n",
+         {}</p>\n</header>\n",
         escape(title),
-        escape(&r.command.join(" ")),
-        escape(&ended),
-        escape(&r.started_at),
-        escape(&r.host),
+        escape(&printable(&r.command.join(" "))),
+        escape(&capitalized(&ending_with_status(r))),
+        escape(&r.started_at.replace('T', " ").replace('Z', " UTC")),
+        escape(&printable(&r.host)),
         escape(&r.mode),
-        r.samples,
-        escape(&format_seconds(r.interval_s)),
+        escape(&sampling(r)),
     );
 }
 
@@ -96,11 +109,13 @@ fn capitalized(s: &str) -> String {
 }
 
 fn verdict(h: &mut String, run: &Run<'_>) {
+    let context = Context::of(&run.report);
+    let so_far = if context.running { " so far" } else { "" };
     match run.report.verdict.as_ref() {
         None => {
             let _ = write!(
                 h,
-                "<section class=\"verdict v-none\" id=\"verdict\">\n<h2>Verdict: \
+                "<section class=\"verdict v-none\" id=\"verdict\">\n<h2>Verdict{so_far}: \
                  <strong>{NOT_JUDGED}</strong></h2>\n<p>No leak verdict was recorded for this \
                  run; the figures and charts below are the measurements.</p>\n</section>\n"
             );
@@ -108,15 +123,20 @@ fn verdict(h: &mut String, run: &Run<'_>) {
         Some(v) => {
             let _ = write!(
                 h,
-                "<section class=\"verdict v-{}\" id=\"verdict\">\n<h2>Verdict: \
-                 <strong>{}</strong></h2>\n",
+                "<section class=\"verdict v-{}\" id=\"verdict\">\n<h2>Verdict{so_far}: \
+                 <strong>{}</strong></h2>\n<p class=\"finding\">{}</p>\n",
                 css_word(v.kind.as_str()),
-                escape(v.kind.as_str())
+                escape(v.kind.as_str()),
+                escape(&capitalized(&finding_under(v, context))),
             );
             if !v.reason.is_empty() {
-                let _ = writeln!(h, "<p class=\"reason\">{}</p>", escape(&v.reason));
+                let _ = writeln!(
+                    h,
+                    "<p class=\"reason\"><b>Why:</b> {}</p>",
+                    escape(&printable(&v.reason))
+                );
             }
-            let figures = verdict::figures(v);
+            let figures = verdict::statistics(v);
             if !figures.is_empty() {
                 let _ = writeln!(
                     h,
@@ -126,6 +146,16 @@ fn verdict(h: &mut String, run: &Run<'_>) {
             }
             h.push_str("</section>\n");
         }
+    }
+}
+
+/// The finding under a heading that already names the kind: "too short to judge", not
+/// "inconclusive: too short to judge".
+fn finding_under(v: &crate::record::RunVerdict, context: Context) -> String {
+    let f = verdict::finding(v, context);
+    match f.rest.strip_prefix(": ") {
+        Some(rest) if f.head == v.kind.as_str() => rest.to_string(),
+        _ => f.text(),
     }
 }
 
@@ -204,92 +234,87 @@ fn figures(h: &mut String, run: &Run<'_>) {
 
 fn memory(h: &mut String, run: &Run<'_>) {
     let r = &run.report;
-    let tl = &run.timeline;
-    let metric = r.memory.metric.as_str();
-    let mut lines = vec![Line {
-        series: Series::Metric,
-        class: "s-metric",
-        area: true,
-    }];
+    let charts = MemoryCharts::of(run);
+    let metric = charts.metric.as_str();
     let mut legend = vec![("s-metric", format!("{metric} (tree total)"))];
-    if metric != "rss" {
-        lines.insert(
-            0,
-            Line {
-                series: Series::Rss,
-                class: "s-rss",
-                area: false,
-            },
-        );
-        legend.push(("s-rss", "rss (tree total)".into()));
-    }
-    if tl.max(Series::Cgroup).is_some() {
-        lines.insert(
-            0,
-            Line {
-                series: Series::Cgroup,
-                class: "s-cgroup",
-                area: false,
-            },
-        );
-        legend.push(("s-cgroup", "cgroup charge".into()));
-    }
     if !run.overlays.floor.is_empty() {
-        legend.push(("floor", "floor judged by the detector".into()));
+        legend.push(("floor", "floor the detector judged".into()));
     }
     if let Some(t) = run.overlays.trend {
         legend.push((
             "trend",
             format!("trend {}", format_rate(t.slope_bytes_per_s)),
         ));
-        if t.hits_limit_at().is_some() {
-            legend.push(("projection", "projection to the limit".into()));
-        }
     }
-    let thresholds = run.thresholds();
-    for t in &thresholds {
-        let class = if t.kind == "warn" {
-            "th-warn"
-        } else {
-            "th-limit"
-        };
-        legend.push((class, format!("{} {}", t.kind, format_bytes_f(t.bytes))));
+    if run.overlays.projection.is_some() {
+        legend.push(("projection", "projection to the nearest limit".into()));
     }
-    if !r.events.is_empty() {
-        legend.push(("ev", "events (hover for details)".into()));
+    if charts.one_chart {
+        legend.extend(threshold_keys(&charts.thresholds));
     }
-    h.push_str("<section class=\"chart\">\n<h2>Memory</h2>\n<p class=\"legend\">");
-    for (class, text) in legend {
+    let _ = write!(
+        h,
+        "<section class=\"chart\">\n<h2>Memory: {}, what a leak grows</h2>\n",
+        escape(metric)
+    );
+    legend_line(h, &legend, !r.events.is_empty());
+    if run.timeline.is_empty() {
+        h.push_str("<p class=\"empty\">No sample of a live tree was recorded.</p>\n</section>\n");
+        return;
+    }
+    h.push_str(&charts.leak(run).svg());
+    h.push_str("</section>\n");
+    let Some(chart) = charts.limits(run) else {
+        return;
+    };
+    let mut legend = vec![(charts.guarded_class, capitalized(charts.guarded_name))];
+    legend.extend(threshold_keys(&charts.thresholds));
+    let _ = write!(
+        h,
+        "<section class=\"chart\">\n<h2>Memory the limits watch: {}</h2>\n\
+         <p class=\"note\">{}</p>\n",
+        escape(charts.guarded_name),
+        escape(charts.limits_note())
+    );
+    legend_line(h, &legend, false);
+    h.push_str(&chart.svg());
+    h.push_str("</section>\n");
+}
+
+fn threshold_keys(thresholds: &[super::Threshold]) -> Vec<(&'static str, String)> {
+    thresholds
+        .iter()
+        .map(|t| {
+            let class = if t.kind == "warn" {
+                "th-warn"
+            } else {
+                "th-limit"
+            };
+            (class, format!("{} {}", t.kind, format_bytes_f(t.bytes)))
+        })
+        .collect()
+}
+
+fn legend_line(h: &mut String, keys: &[(&str, String)], events: bool) {
+    h.push_str("<p class=\"legend\">");
+    for (class, text) in keys {
         let _ = write!(
             h,
             "<span class=\"key {class}\"><i></i>{}</span> ",
-            escape(&text)
+            escape(text)
         );
     }
-    h.push_str("</p>\n");
-    if tl.is_empty() {
-        h.push_str("<p class=\"empty\">No sample of a live tree was recorded.</p>\n");
-    } else {
-        let chart = Chart {
-            title: &format!("The tree's memory ({metric}) over time"),
-            timeline: tl,
-            lines: &lines,
-            unit: Unit::Bytes,
-            size: MEMORY_SIZE,
-            end_s: r.duration_s,
-            overlays: Some(&run.overlays),
-            thresholds: &thresholds,
-            events: &r.events,
-        };
-        h.push_str(&chart.svg());
+    if events {
+        h.push_str("<span class=\"key ev\"><i></i>events (named above their line; hover for details)</span>");
     }
-    h.push_str("</section>\n");
+    h.push_str("</p>\n");
 }
 
 fn counts(h: &mut String, run: &Run<'_>) {
     if run.timeline.is_empty() {
         return;
     }
+    let end_s = MemoryCharts::of(run).time_end(run);
     h.push_str("<section class=\"chart counts\">\n<h2>Threads, descriptors, processes</h2>\n");
     for (series, class, name) in [
         (Series::Threads, "s-threads", "threads"),
@@ -308,10 +333,12 @@ fn counts(h: &mut String, run: &Run<'_>) {
             lines: &lines,
             unit: Unit::Count,
             size: COUNT_SIZE,
-            end_s: run.report.duration_s,
+            end_s,
             overlays: None,
             thresholds: &[],
+            threshold_note: "",
             events: &run.report.events,
+            label_events: false,
         };
         let _ = write!(
             h,
@@ -323,100 +350,8 @@ fn counts(h: &mut String, run: &Run<'_>) {
     h.push_str("</section>\n");
 }
 
-fn processes(h: &mut String, run: &Run<'_>) {
-    let top = &run.report.processes.top;
-    if top.is_empty() {
-        return;
-    }
-    let _ = write!(
-        h,
-        "<section>\n<h2>Largest processes</h2>\n<p class=\"note\">{} seen; the {} \
-         largest by peak anonymous memory. Growth is the average between first and last \
-         sight.</p>\n<table>\n<thead><tr><th>pid</th><th class=\"n\">peak anon</th>\
-         <th class=\"n\">peak rss</th><th class=\"n\">growth</th><th>seen</th><th>command</th>\
-         </tr></thead>\n<tbody>\n",
-        super::text::processes(run.report.processes.seen),
-        top.len()
-    );
-    for p in top {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td>{} – {}{}</td><td><code>{}</code></td></tr>",
-            p.pid,
-            format_bytes(p.peak_bytes),
-            format_bytes(p.peak_rss_bytes),
-            escape(&format_rate(p.growth_bytes_per_s)),
-            format_seconds(p.seen_s[0]),
-            format_seconds(p.seen_s[1]),
-            if p.exited { "" } else { " (alive)" },
-            escape(&p.command)
-        );
-    }
-    h.push_str("</tbody>\n</table>\n</section>\n");
-}
-
-fn events(h: &mut String, run: &Run<'_>) {
-    let events = &run.report.events;
-    if events.is_empty() {
-        return;
-    }
-    h.push_str(
-        "<section>\n<h2>Events</h2>\n<table>\n<thead><tr><th class=\"n\">at</th><th>kind</th>\
-         <th>what happened</th></tr></thead>\n<tbody>\n",
-    );
-    for e in events.iter().take(MAX_EVENT_ROWS) {
-        let _ = writeln!(
-            h,
-            "<tr class=\"ev-{}\"><td class=\"n\">{}</td><td><b>{}</b></td><td>{}</td></tr>",
-            css_word(e.kind.as_str()),
-            format_seconds(e.at_s),
-            escape(e.kind.as_str()),
-            escape(&e.detail)
-        );
-    }
-    h.push_str("</tbody>\n</table>\n");
-    if events.len() > MAX_EVENT_ROWS {
-        let _ = writeln!(
-            h,
-            "<p class=\"note\">… and {} more (all are in <code>memwarden report --format \
-             json</code>).</p>",
-            events.len() - MAX_EVENT_ROWS
-        );
-    }
-    h.push_str("</section>\n");
-}
-
-fn details(h: &mut String, run: &Run<'_>) {
-    let r = &run.report;
-    let mut items: Vec<(String, String)> = vec![
-        (
-            "run".into(),
-            r.run_id.map_or("not recorded".into(), |i| i.to_string()),
-        ),
-        ("label".into(), r.label.clone()),
-        ("command".into(), r.command.join(" ")),
-        ("kind".into(), r.kind.as_str().into()),
-        ("started".into(), r.started_at.clone()),
-        ("host".into(), r.host.clone()),
-        ("mode".into(), r.mode.clone()),
-        ("metric".into(), r.memory.metric.clone()),
-        ("end".into(), ending(r)),
-        ("memwarden status".into(), r.status.to_string()),
-    ];
-    let given = run.options.command_line();
-    if !given.is_empty() {
-        items.push(("options".into(), format!("memwarden {given}")));
-    }
-    h.push_str("<section>\n<h2>Run</h2>\n<dl class=\"details\">\n");
-    for (k, v) in items {
-        let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", escape(&k), escape(&v));
-    }
-    h.push_str("</dl>\n</section>\n");
-}
-
 /// The chart columns for the hover script: `{"m": metric, "c": [[t, low, high, rss, threads,
-/// fds, processes], ...]}` (highs of each column).
+/// fds, processes, cgroup], ...]}` (highs of each column; cgroup -1 without one).
 fn hover_data(run: &Run<'_>) -> String {
     let mut s = format!(
         "{{\"m\":\"{}\",\"c\":[",
@@ -430,14 +365,15 @@ fn hover_data(run: &Run<'_>) -> String {
         }
         let _ = write!(
             s,
-            "[{:.3},{},{},{},{},{},{}]",
+            "[{:.3},{},{},{},{},{},{},{}]",
             c.t(),
             lo,
             hi(Series::Metric),
             hi(Series::Rss),
             hi(Series::Threads),
             hi(Series::Fds),
-            hi(Series::Processes)
+            hi(Series::Processes),
+            c.span(Series::Cgroup).map_or(-1.0, |s| s.max)
         );
     }
     s.push_str("]}");
@@ -445,7 +381,7 @@ fn hover_data(run: &Run<'_>) -> String {
 }
 
 /// The page's stylesheet, inlined so the file needs nothing from the network.
-const STYLE: &str = include_str!("html/style.css");
+pub const STYLE: &str = include_str!("html/style.css");
 
 /// Hover values on the charts; a few lines of own script, no library.
 const SCRIPT: &str = include_str!("html/hover.js");
@@ -458,7 +394,7 @@ mod tests {
     };
     use crate::report::model::{top_processes, Metric, RunStats};
     use crate::report::timeline::Timeline;
-    use crate::report::{Overlays, Run, Trend};
+    use crate::report::{Overlays, Projection, Run, Trend};
     use memwarden::detect::VerdictKind;
     use memwarden::sample::{Sample, TreeTotals};
 
@@ -543,7 +479,12 @@ mod tests {
         );
         let page = page(&run);
         assert!(page.starts_with("<!DOCTYPE html>"));
-        assert_eq!(page.matches("<svg").count(), 4, "memory + three counts");
+        assert_eq!(
+            page.matches("<svg").count(),
+            5,
+            "memory twice (what leaks, what the limits watch) + three counts"
+        );
+        assert!(page.contains("Memory the limits watch: resident memory, summed over the tree"));
         assert!(page.contains("Verdict: <strong>leak</strong>"));
         assert!(page.contains("the floor rose steadily"));
         assert!(page.contains("leaky &lt;script&gt;"), "labels are escaped");
@@ -560,19 +501,26 @@ mod tests {
         let mut run = run(ramp(), None, RecordedOptions::default());
         let page_without = page(&run);
         assert!(page_without.contains("Verdict: <strong>not judged</strong>"));
-        assert!(!page_without.contains("line floor"));
+        assert!(!page_without.contains("class=\"floor-pt\""));
         run.overlays = Overlays {
             floor: vec![(0.0, 10.0 * 1048576.0), (60.0, 310.0 * 1048576.0)],
             trend: Some(Trend {
                 intercept_bytes: 10.0 * 1048576.0,
                 slope_bytes_per_s: 5.0 * 1048576.0,
                 from_s: 0.0,
-                limit_bytes: Some(400.0 * 1048576.0),
+            }),
+            projection: Some(Projection {
+                from_s: 60.0,
+                limit_bytes: 400.0 * 1048576.0,
+                slope_bytes_per_s: 5.0 * 1048576.0,
+                time_to_limit_s: 18.0,
+                running: false,
             }),
         };
         let page = page(&run);
-        assert!(page.contains("line floor") && page.contains("line projection"));
-        assert!(page.contains("floor judged by the detector"));
+        assert!(page.contains("class=\"floor-pt\"") && page.contains("line projection"));
+        assert!(page.contains("floor the detector judged"));
+        assert!(page.contains("would have reached 400.0 MiB in 18.0s"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! JSON: the run report of DESIGN §3, and the comparison as rows of numbers.
+//! JSON: the run report (its fields are in the README), and the comparison as rows of numbers.
 
 use std::io::Write;
 

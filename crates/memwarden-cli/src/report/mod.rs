@@ -1,18 +1,28 @@
 //! Reports of recorded runs. Every output format is one file behind one small trait:
 //! [`RenderRun`] for `report` (text, JSON, CSV, HTML), [`RenderComparison`] for `compare`
-//! (Markdown, text, JSON). The model ([`model::RunReport`], the JSON of DESIGN §3), the
-//! drawing timeline and the chart are shared by the formats that need them.
+//! (Markdown, text, JSON). The model ([`model::RunReport`], the JSON report), the words
+//! for a verdict and an ending, the drawing timeline and the chart are shared by the formats
+//! that need them.
 
 pub mod axis;
 pub mod chart;
 pub mod compare;
 pub mod csv;
+pub mod ending;
+pub mod export;
+pub mod groups;
 pub mod html;
 pub mod json;
+pub mod ls;
 pub mod markdown;
+pub mod marks;
+pub mod memory;
 pub mod model;
 pub mod sparkline;
+pub mod summary;
 pub mod svg;
+pub mod table;
+pub mod term;
 pub mod text;
 pub mod timeline;
 pub mod verdict;
@@ -23,7 +33,8 @@ use anyhow::Result;
 use memwarden::detect::{Detector, VerdictKind};
 use memwarden::sample::Sample;
 
-use crate::record::{EventKind, RecordedOptions, RunKind, RunVerdict};
+use crate::judge::Judges;
+use crate::record::{EventKind, RecordedOptions, RunKind};
 use crate::store::{RunRow, Store};
 use compare::Comparison;
 use model::{top_processes, Metric, RunReport, RunStats};
@@ -91,8 +102,10 @@ pub struct Run<'a> {
 pub struct Overlays {
     /// The floor the detector judged: `(seconds since start, bytes)` points.
     pub floor: Vec<(f64, f64)>,
-    /// The fitted trend, drawn over the run and projected to its limit.
+    /// The fitted trend, drawn over the run.
     pub trend: Option<Trend>,
+    /// The verdict's projection to its limit, drawn after the run.
+    pub projection: Option<Projection>,
 }
 
 /// A straight trend `bytes = intercept + slope × t`.
@@ -104,8 +117,6 @@ pub struct Trend {
     pub slope_bytes_per_s: f64,
     /// Where the fit starts, seconds since start (the line is drawn from here).
     pub from_s: f64,
-    /// The limit the projection runs to, bytes, if the run has one.
-    pub limit_bytes: Option<f64>,
 }
 
 impl Trend {
@@ -113,12 +124,33 @@ impl Trend {
     pub fn at(&self, t: f64) -> f64 {
         self.intercept_bytes + self.slope_bytes_per_s * t
     }
+}
 
-    /// When the trend reaches its limit, if it rises and has one.
-    pub fn hits_limit_at(&self) -> Option<f64> {
-        let limit = self.limit_bytes?;
-        (self.slope_bytes_per_s > 0.0)
-            .then(|| (limit - self.intercept_bytes) / self.slope_bytes_per_s)
+/// The verdict's time to its limit as a line: from the last judged reading, at the verdict's
+/// rate, to the limit, reached `time_to_limit_s` later — the same figure the words give.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    /// The last judged reading: seconds since start.
+    pub from_s: f64,
+    /// The limit, bytes.
+    pub limit_bytes: f64,
+    /// The verdict's rate, bytes per second.
+    pub slope_bytes_per_s: f64,
+    /// Seconds from `from_s` until the limit.
+    pub time_to_limit_s: f64,
+    /// Whether the run goes on (the limit is ahead) or has ended (it would have been).
+    pub running: bool,
+}
+
+impl Projection {
+    /// When the limit is reached, seconds since start.
+    pub fn hits_at(&self) -> f64 {
+        self.from_s + self.time_to_limit_s
+    }
+
+    /// Bytes at `t` (from `from_s` on).
+    pub fn at(&self, t: f64) -> f64 {
+        self.limit_bytes - self.slope_bytes_per_s * (self.hits_at() - t)
     }
 }
 
@@ -135,6 +167,15 @@ impl Run<'_> {
     /// The run's warn and limit levels, from its recorded options.
     pub fn thresholds(&self) -> Vec<Threshold> {
         thresholds(&self.options)
+    }
+
+    /// memwarden's options as the user wrote them, `memwarden run --limit 1GiB` (empty when
+    /// not recorded).
+    pub fn options_line(&self) -> String {
+        match self.options.command_line() {
+            given if given.is_empty() => given,
+            given => format!("memwarden {given}"),
+        }
     }
 }
 
@@ -160,13 +201,15 @@ pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a
     let (t0, t1) = store.sample_span(row.id)?.unwrap_or((0.0, 0.0));
     let mut timeline = Timeline::new(metric, t0, t1, columns);
     let mut floor = Detector::new(row.meta.options.detector.config());
+    let mut last_judged = 0.0;
     let report = replay(store, row, |s, judged| {
         if judged {
             floor.push(s.t, metric.of(s) as f64);
+            last_judged = s.t;
         }
         timeline.push(s);
     })?;
-    let overlays = overlays(&floor, report.verdict.as_ref(), &row.meta.options);
+    let overlays = overlays(&floor, &report, &row.meta.options, last_judged);
     Ok(Run {
         report,
         options: row.meta.options.clone(),
@@ -178,7 +221,8 @@ pub fn open<'a>(store: &'a Store, row: &RunRow, columns: usize) -> Result<Run<'a
 
 /// One pass over a run's stored samples: the report, rebuilt as a live run builds it, while
 /// `each` sees every sample and whether it was judged. As live, samples after the command's
-/// exit (its leftovers being stopped) count for peaks only and are not judged.
+/// exit (its leftovers being stopped) count for peaks only and are not judged. A run without
+/// an end gets its verdict so far, judged here from its samples.
 fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> Result<RunReport> {
     let metric = Metric::from_name(&row.meta.metric);
     let events = store.events(row.id)?;
@@ -187,45 +231,78 @@ fn replay(store: &Store, row: &RunRow, mut each: impl FnMut(&Sample, bool)) -> R
         .find(|e| e.kind == EventKind::Exit && row.meta.kind == RunKind::Run)
         .map_or(f64::INFINITY, |e| e.at_s);
     let mut stats = RunStats::new(metric);
+    let mut so_far = row
+        .end
+        .is_none()
+        .then(|| Judges::new(metric, row.meta.options.detector.config()));
     store.for_each_sample(row.id, |s| {
         let ended = s.t > exited_at;
         if ended {
             stats.command_ended();
         }
         stats.push(s);
-        each(s, !ended && s.tree.processes > 0);
+        let judged = !ended && s.tree.processes > 0;
+        if let Some(judges) = so_far.as_mut().filter(|_| judged) {
+            judges.push(s);
+        }
+        each(s, judged);
     })?;
     let processes = store.processes(row.id)?;
     let table = top_processes(processes.len() as u64, &processes);
     let mut report = stats.report(Some(row.id), &row.meta, row.end.as_ref(), table, events);
     report.state = row.state;
+    if let Some(judges) = so_far {
+        report.verdict = Some(judges.verdict(row.meta.options.limit_bytes));
+    }
+    report.heap = crate::heap::HeapReport::load(store, row.id)?;
     Ok(report)
 }
 
 /// The floor the detector judged (replayed over the stored samples: folding keeps every
-/// bucket's lowest row, so the floor survives it) and the trend of the recorded verdict,
-/// laid through the floor's points.
+/// bucket's lowest row, so the floor survives it), the trend of the recorded verdict laid
+/// through the floor's points, and the verdict's projection to its limit from the last judged
+/// reading (`last_judged_s`; to `--limit` for a record that did not keep its limit). A run
+/// stopped at its limit has reached it: nothing is projected.
 fn overlays(
     detector: &Detector,
-    verdict: Option<&RunVerdict>,
+    report: &RunReport,
     options: &RecordedOptions,
+    last_judged_s: f64,
 ) -> Overlays {
     let floor: Vec<(f64, f64)> = detector.floor().collect();
-    let trend = verdict.and_then(|v| {
-        if v.memory_kind == VerdictKind::Inconclusive || floor.len() < 2 {
-            return None;
-        }
+    let Some(v) = report.verdict.as_ref() else {
+        return Overlays {
+            floor,
+            ..Overlays::default()
+        };
+    };
+    let trend = (v.memory_kind != VerdictKind::Inconclusive && floor.len() >= 2).then(|| {
         let slope = v.growth_bytes_per_s;
         // The intercept that puts the line through the middle of the floor (Theil–Sen's).
         let mut offsets: Vec<f64> = floor.iter().map(|(t, b)| b - slope * t).collect();
         offsets.sort_by(f64::total_cmp);
-        let limit = v.limit_bytes.or(options.limit_bytes).map(|b| b as f64);
-        Some(Trend {
+        Trend {
             intercept_bytes: offsets[offsets.len() / 2],
             slope_bytes_per_s: slope,
             from_s: floor[0].0,
-            limit_bytes: limit,
-        })
+        }
     });
-    Overlays { floor, trend }
+    let context = verdict::Context::of(report);
+    let projection = match (v.time_to_limit_s, v.limit_bytes.or(options.limit_bytes)) {
+        (Some(t), Some(limit)) if v.growth_bytes_per_s > 0.0 && !context.reached_limit => {
+            Some(Projection {
+                from_s: last_judged_s,
+                limit_bytes: limit as f64,
+                slope_bytes_per_s: v.growth_bytes_per_s,
+                time_to_limit_s: t,
+                running: context.running,
+            })
+        }
+        _ => None,
+    };
+    Overlays {
+        floor,
+        trend,
+        projection,
+    }
 }

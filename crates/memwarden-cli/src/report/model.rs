@@ -1,9 +1,10 @@
-//! The report of one run (the JSON of DESIGN §3), and the accumulator that builds it from a
-//! stream of samples — live during a run, or replayed from the store for `report`.
+//! The report of one run (the JSON report), and the accumulator that builds it from a stream
+//! of samples — live during a run, or replayed from the store for `report`.
 
 use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
+use super::groups::{group_processes, ProcessGroup};
 use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunState, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
@@ -57,6 +58,9 @@ pub struct RunReport {
     pub machine: MachineReport,
     /// What happened, in time order.
     pub events: Vec<Event>,
+    /// Call-site attribution (`run --heap` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<crate::heap::HeapReport>,
 }
 
 /// The tree's memory over the run, in the run's metric.
@@ -109,6 +113,9 @@ pub struct ProcessesReport {
     pub max_alive: u64,
     /// The largest by peak anonymous memory.
     pub top: Vec<TopProcess>,
+    /// The processes grouped by command line, largest first (the sum of their peaks).
+    #[serde(default)]
+    pub groups: Vec<ProcessGroup>,
 }
 
 /// One row of the process table.
@@ -193,6 +200,7 @@ impl Metric {
 pub struct RunStats {
     metric: Metric,
     samples: u64,
+    last_t: f64,
     first: Option<Sample>,
     last: Option<Sample>,
     peak: (u64, f64),
@@ -212,6 +220,7 @@ impl RunStats {
         RunStats {
             metric,
             samples: 0,
+            last_t: 0.0,
             first: None,
             last: None,
             peak: (0, 0.0),
@@ -230,6 +239,7 @@ impl RunStats {
     /// (an exited command's last sample would otherwise make every run "end" at zero).
     pub fn push(&mut self, s: &Sample) {
         self.samples += 1;
+        self.last_t = self.last_t.max(s.t);
         self.min_available = self.min_available.min(s.machine.mem_available_bytes);
         if let Some(p) = s.machine.psi_some_avg10 {
             self.max_psi = Some(self.max_psi.map_or(p, |m: f64| m.max(p)));
@@ -282,7 +292,8 @@ impl RunStats {
         self.peak_cgroup
     }
 
-    /// The report: these figures with the run's metadata, end, processes and events.
+    /// The report: these figures with the run's metadata, end, processes and events. A run
+    /// without an end lasts until its last sample.
     pub fn report(
         &self,
         run_id: Option<i64>,
@@ -304,7 +315,7 @@ impl RunStats {
             command: meta.command.clone(),
             kind: meta.kind,
             started_at: meta.started_at.clone(),
-            duration_s: end.map_or_else(|| self.last.map_or(0.0, |s| s.t), |e| e.duration_s),
+            duration_s: end.map_or(self.last_t, |e| e.duration_s),
             // A live session has ended by the time it reports; a stored run says its own.
             state: RunState::Ended,
             // A stored run knows how many samples it took even after old rows were folded.
@@ -344,16 +355,20 @@ impl RunStats {
                 max_psi_some_avg10: self.max_psi,
             },
             events,
+            heap: None,
         }
     }
 }
 
-/// The `top` table from process summaries: the largest by peak anonymous memory.
+/// The `top` table from process summaries: the largest by peak anonymous memory, and the
+/// largest groups of processes by command.
 pub fn top_processes<'a>(
     seen: u64,
     all: impl IntoIterator<Item = &'a ProcessSummary>,
 ) -> ProcessesReport {
     let mut rows: Vec<&ProcessSummary> = all.into_iter().collect();
+    let mut groups = group_processes(&rows);
+    groups.truncate(TOP_PROCESSES);
     rows.sort_by(|a, b| {
         b.peak_anon_bytes
             .cmp(&a.peak_anon_bytes)
@@ -363,6 +378,7 @@ pub fn top_processes<'a>(
     ProcessesReport {
         seen,
         max_alive: 0,
+        groups,
         top: rows
             .into_iter()
             .map(|p| TopProcess {

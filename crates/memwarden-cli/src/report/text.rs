@@ -1,70 +1,49 @@
-//! Text for people: the end-of-run summary, the text report (figures, a sparkline of the
-//! run, the largest processes, events), the comparison table, and the `ls` table. Colors only
-//! when asked ([`Text::color`]: a terminal, and no `NO_COLOR`).
+//! Text for people: the text report of `memwarden report` (the end and the verdict first,
+//! then the figures, a sparkline, the processes by command, the events) and the comparison
+//! table, fitted to the width of where they go. Colors only when [`Layout::color`] says so.
 
 use std::fmt::Write;
 
+use memwarden::detect::VerdictKind;
 use memwarden::units::{format_bytes, format_rate, format_seconds};
 
 use super::compare::Comparison;
+use super::ending::{ending_with_status, title};
+use super::groups::ProcessGroup;
 use super::model::RunReport;
 use super::sparkline::sparkline;
+use super::table::Table;
+use super::term::{command_line, printable, wrap, Layout};
 use super::timeline::{Series, Timeline};
-use super::verdict::{self, NOT_JUDGED};
+use super::verdict::{self, count_rate, Context, NOT_JUDGED};
 use super::{RenderComparison, RenderRun, Run};
-use crate::record::{EventKind, RunKind, RunState, RunVerdict};
-use crate::store::RunRow;
-use memwarden::detect::VerdictKind;
+use crate::record::RunVerdict;
 
-/// Width of the report's sparklines, in characters.
+pub use super::ending::{processes, signal_name};
+pub use super::term::shorten;
+
+/// Widest sparkline of the report, in characters.
 pub const SPARK_WIDTH: usize = 60;
 
-/// The text format.
+/// Where the values of a `  key      value` line start.
+pub const VALUE_COLUMN: usize = 11;
+
+/// The text format, laid out for where it goes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Text {
-    /// Whether to color the output with ANSI escapes.
-    pub color: bool,
-}
-
-impl Text {
-    /// Colors for a terminal that wants them: `stdout_is_terminal`, and `NO_COLOR` unset or
-    /// empty (<https://no-color.org>).
-    pub fn for_terminal(stdout_is_terminal: bool) -> Text {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Text {
-            color: stdout_is_terminal && !no_color,
-        }
-    }
-
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.color && !s.is_empty() {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-
-    fn verdict(&self, v: Option<&RunVerdict>) -> String {
-        match v {
-            None => self.paint("2", NOT_JUDGED),
-            Some(v) => {
-                let code = match v.kind {
-                    VerdictKind::Leak => "1;31",
-                    VerdictKind::Plateau => "33",
-                    VerdictKind::Stable => "32",
-                    VerdictKind::Inconclusive => "1",
-                };
-                let line = verdict::line(v);
-                let rest = line.strip_prefix(v.kind.as_str()).unwrap_or_default();
-                format!("{}{rest}", self.paint(code, v.kind.as_str()))
-            }
-        }
-    }
+    /// Width and colors.
+    pub layout: Layout,
 }
 
 impl RenderRun for Text {
     fn render(&self, run: &Run<'_>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
-        out.write_all(full(&run.report, Some(&run.timeline), *self).as_bytes())?;
+        let text = full(
+            &run.report,
+            Some(&run.timeline),
+            &run.options_line(),
+            self.layout,
+        );
+        out.write_all(text.as_bytes())?;
         Ok(())
     }
 }
@@ -72,354 +51,341 @@ impl RenderRun for Text {
 impl RenderComparison for Text {
     fn render(&self, c: &Comparison, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         let mut s = String::new();
-        let _ = writeln!(s, "before  {} · {}", c.before.name(), c.before.started_at);
-        let _ = writeln!(s, "after   {} · {}", c.after.name(), c.after.started_at);
+        for (key, side) in [("before", &c.before), ("after", &c.after)] {
+            let when = format!(" · {}", side.started_at);
+            let room = self.layout.width.saturating_sub(8 + when.chars().count());
+            let name = shorten(&printable(&side.name()), room.max(16));
+            let _ = writeln!(s, "{key:<6}  {name}{when}");
+        }
         let _ = writeln!(s);
         let mut table = Table::new(&["", "before", "after", "change"]);
         for r in &c.rows {
             table.row(r.cells().to_vec());
         }
-        s.push_str(&table.render());
+        s.push_str(&table.render(self.layout.width));
         if let Some(note) = c.growth_not_compared() {
-            let _ = writeln!(s, "\n{note}");
+            let _ = writeln!(s, "\n{}", wrap(&printable(&note), 0, 0, self.layout.width));
         }
         out.write_all(s.as_bytes())?;
         Ok(())
     }
 }
 
-/// How the run ended, in words: "exited with status 7", "killed by signal 9 (SIGKILL)".
-pub fn ending(report: &RunReport) -> String {
-    match report.state {
-        RunState::Running => return "is still running".into(),
-        RunState::MemwardenDied => return "has no end: memwarden died while recording it".into(),
-        RunState::Unknown => return "has no recorded end".into(),
-        RunState::Ended => {}
-    }
-    let by = report
-        .stopped_by
-        .map(|s| format!(", stopped by memwarden ({s})"))
-        .unwrap_or_default();
-    match report.exit {
-        Some(x) => match (x.code, x.signal) {
-            (_, Some(sig)) => format!("was killed by signal {sig} ({}){by}", signal_name(sig)),
-            (Some(code), None) => format!("exited with status {code}{by}"),
-            (None, None) => format!("ended{by}"),
-        },
-        None if report.kind != RunKind::Run => format!("was watched{by}"),
-        None => format!("could not be started{by}"),
-    }
-}
-
-/// The signal's name, `SIGTERM`, or `signal N` when unknown.
-pub fn signal_name(sig: i32) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {sig}"))
-}
-
-/// How the run ended and how long it lasted: "exited with status 7 after 12.0s".
-pub fn ended_after(report: &RunReport) -> String {
-    let when = if report.kind != RunKind::Run {
-        "for"
-    } else {
-        "after"
-    };
-    if report.state != RunState::Ended {
-        return format!(
-            "{} ({} recorded)",
-            ending(report),
-            format_seconds(report.duration_s)
-        );
-    }
-    format!(
-        "{} {when} {}",
-        ending(report),
-        format_seconds(report.duration_s)
-    )
-}
-
-/// The run's title: "run 3: label", or the label of a run not stored.
-pub fn title(report: &RunReport) -> String {
-    match report.run_id {
-        Some(id) => format!("run {id}: {}", report.label),
-        None => report.label.clone(),
-    }
-}
-
-fn label_line(report: &RunReport) -> String {
-    format!("`{}` {}", report.label, ended_after(report))
-}
-
-/// The short summary printed on stderr when a run ends.
-pub fn summary(report: &RunReport, stored: Option<&str>) -> String {
-    let mut out = String::new();
-    let m = &report.memory;
-    let _ = writeln!(out, "memwarden: {}", label_line(report));
+/// `  key      value`, the value wrapped under itself to the layout's width.
+pub fn field(out: &mut String, key: &str, value: &str, layout: Layout) {
     let _ = writeln!(
         out,
-        "  memory   peak {} {} at {} · start {} → end {} · rss peak {}",
-        format_bytes(m.peak_bytes),
-        m.metric,
-        format_seconds(m.peak_at_s),
-        format_bytes(m.start_bytes),
-        format_bytes(m.end_bytes),
-        format_bytes(m.peak_rss_bytes),
+        "  {key:<8} {}",
+        wrap(value, VALUE_COLUMN, VALUE_COLUMN, layout.width)
     );
-    let _ = writeln!(
-        out,
-        "  tree     {} seen, {} alive at most · {} · {} samples, interval {}",
-        processes(report.processes.seen),
-        report.processes.max_alive,
-        report.mode,
-        report.samples,
-        format_seconds(report.interval_s),
-    );
-    if let Some(line) = verdict_line(report) {
-        let _ = writeln!(out, "  verdict  {line}");
-    }
-    for gate in report.events.iter().filter(|e| e.kind == EventKind::Gate) {
-        let _ = writeln!(out, "  gate     {} → exit {}", gate.detail, report.status);
-    }
-    match (stored, report.run_id) {
-        (Some(path), Some(id)) => {
-            let lost = report
-                .events
-                .iter()
-                .any(|e| e.kind == EventKind::StoreError);
-            let incomplete = if lost {
-                ", incomplete (see the store error above)"
+}
+
+/// Figures joined with ` · `, broken between figures (not inside one) to fit the width.
+pub fn figures_field(out: &mut String, key: &str, items: &[String], layout: Layout) {
+    let mut line = format!("  {key:<8} ");
+    let mut column = VALUE_COLUMN;
+    for (i, item) in items.iter().enumerate() {
+        let len = item.chars().count();
+        if i > 0 {
+            if column + 3 + len > layout.width {
+                line.push('\n');
+                line.push_str(&" ".repeat(VALUE_COLUMN));
+                column = VALUE_COLUMN;
             } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  stored   run {id} in {path}{incomplete} · see it with `memwarden report {id}`"
-            );
+                line.push_str(" · ");
+                column += 3;
+            }
         }
-        _ => {
-            let _ = writeln!(out, "  stored   not recorded (see the store error above)");
-        }
+        line.push_str(item);
+        column += len;
     }
-    out
+    out.push_str(&line);
+    out.push('\n');
 }
 
-fn verdict_line(report: &RunReport) -> Option<String> {
-    report.verdict.as_ref().map(verdict::line)
+/// The verdict's lines: the finding (its first word colored), why (the detector's reason),
+/// and with `statistics` the figures behind it. `why_lines` bounds the reason (`None`: all).
+pub fn verdict_fields(
+    out: &mut String,
+    report: &RunReport,
+    layout: Layout,
+    statistics: bool,
+    why_lines: Option<usize>,
+) {
+    let Some(v) = report.verdict.as_ref() else {
+        field(out, "verdict", NOT_JUDGED, layout);
+        return;
+    };
+    let finding = verdict::finding(v, Context::of(report));
+    let text = wrap(&finding.text(), VALUE_COLUMN, VALUE_COLUMN, layout.width);
+    let colored = match text.strip_prefix(finding.head.as_str()) {
+        Some(rest) => format!("{}{rest}", layout.paint(kind_color(v), &finding.head)),
+        None => text,
+    };
+    let _ = writeln!(out, "  {:<8} {colored}", "verdict");
+    if !v.reason.is_empty() {
+        let why = printable(&v.reason);
+        let why = match why_lines {
+            Some(lines) => clauses_fit(&why, lines * (layout.width - VALUE_COLUMN)),
+            None => why.into_owned(),
+        };
+        field(out, "why", &why, layout);
+    }
+    let figures = verdict::statistics(v);
+    if statistics && !figures.is_empty() {
+        field(out, "figures", &figures, layout);
+    }
 }
 
-/// The full text report of `memwarden report`, with a sparkline of the run's memory when a
-/// timeline is given.
-pub fn full(report: &RunReport, timeline: Option<&Timeline>, style: Text) -> String {
+fn kind_color(v: &RunVerdict) -> &'static str {
+    match v.kind {
+        VerdictKind::Leak => "1;31",
+        VerdictKind::Plateau => "33",
+        VerdictKind::Stable => "32",
+        VerdictKind::Inconclusive => "1",
+    }
+}
+
+/// The clauses of `text` (separated by `; `) that fit in `room` characters; the first one
+/// cut when even it does not.
+fn clauses_fit(text: &str, room: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", style.paint("1", &title(report)));
-    let _ = writeln!(out, "  command  {}", report.command.join(" "));
-    let _ = writeln!(
-        out,
-        "  started  {} on {} · {} · {}",
-        report.started_at,
-        report.host,
-        report.mode,
-        ending(report)
-    );
-    let _ = writeln!(
-        out,
-        "  {:<9}{} · {} samples, interval {}",
-        // A run without an end lasted at least what was recorded of it.
-        if report.state == RunState::Ended {
-            "lasted"
+    for clause in text.split("; ") {
+        let next = if out.is_empty() {
+            clause.to_string()
         } else {
-            "recorded"
-        },
-        format_seconds(report.duration_s),
-        report.samples,
-        format_seconds(report.interval_s)
-    );
-    let m = &report.memory;
+            format!("{out}; {clause}")
+        };
+        if next.chars().count() > room {
+            break;
+        }
+        out = next;
+    }
+    if out.is_empty() {
+        shorten(text, room)
+    } else {
+        out
+    }
+}
+
+/// The full text report of `memwarden report`; a sparkline of the run's memory when a
+/// timeline is given; `options` as the user wrote them (empty when unknown).
+pub fn full(
+    report: &RunReport,
+    timeline: Option<&Timeline>,
+    options: &str,
+    layout: Layout,
+) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "  memory   {} peak {} at {} · start {} → end {} · rss peak {}{}",
-        m.metric,
-        format_bytes(m.peak_bytes),
-        format_seconds(m.peak_at_s),
-        format_bytes(m.start_bytes),
-        format_bytes(m.end_bytes),
-        format_bytes(m.peak_rss_bytes),
-        m.peak_cgroup_bytes
-            .map(|c| format!(" · cgroup peak {}", format_bytes(c)))
-            .unwrap_or_default(),
+        "{}",
+        layout.paint("1", &shorten(&title(report), layout.width))
     );
+    field(
+        &mut out,
+        "command",
+        &printable(&report.command.join(" ")),
+        layout,
+    );
+    field(&mut out, "end", &ending_with_status(report), layout);
+    figures_field(
+        &mut out,
+        "started",
+        &[
+            format!(
+                "{} on {}",
+                report.started_at.replace('T', " ").replace('Z', " UTC"),
+                printable(&report.host)
+            ),
+            report.mode.clone(),
+            sampling(report),
+        ],
+        layout,
+    );
+    if !options.is_empty() {
+        field(&mut out, "options", &printable(options), layout);
+    }
+    verdict_fields(&mut out, report, layout, true, None);
+    let m = &report.memory;
+    let mut memory = vec![
+        metric_peak(report),
+        format!(
+            "start {} → end {}",
+            format_bytes(m.start_bytes),
+            format_bytes(m.end_bytes)
+        ),
+        format!("rss peak {}", format_bytes(m.peak_rss_bytes)),
+    ];
+    if let Some(c) = m.peak_cgroup_bytes {
+        memory.push(format!("cgroup peak {}", format_bytes(c)));
+    }
+    figures_field(&mut out, "memory", &memory, layout);
     if let Some(tl) = timeline.filter(|t| !t.is_empty()) {
-        let line = sparkline(tl, Series::Metric, SPARK_WIDTH);
+        let scale = format!(
+            " 0–{} over {}",
+            format_bytes(m.peak_bytes),
+            format_seconds(report.duration_s.max(tl.range().1))
+        );
+        let room = layout
+            .width
+            .saturating_sub(VALUE_COLUMN + scale.chars().count());
+        let line = sparkline(tl, Series::Metric, room.clamp(10, SPARK_WIDTH));
         let _ = writeln!(
             out,
-            "           {} 0–{} over {}",
-            style.paint("36", &line),
-            format_bytes(m.peak_bytes),
-            format_seconds(report.duration_s.max(tl.range().1)),
+            "{}{}{scale}",
+            " ".repeat(VALUE_COLUMN),
+            layout.paint("36", &line)
         );
     }
     let r = &report.resources;
-    let _ = writeln!(
-        out,
-        "  tree     {} seen, {} alive at most · threads {}→{} (peak {}) · fds {}→{} (peak {})",
-        processes(report.processes.seen),
-        report.processes.max_alive,
-        r.threads.start,
-        r.threads.end,
-        r.threads.peak,
-        r.fds.start,
-        r.fds.end,
-        r.fds.peak,
+    figures_field(
+        &mut out,
+        "tree",
+        &[
+            format!(
+                "{} seen, {} at once at most",
+                processes(report.processes.seen),
+                report.processes.max_alive
+            ),
+            format!(
+                "threads {} → {} (peak {})",
+                r.threads.start, r.threads.end, r.threads.peak
+            ),
+            format!("fds {} → {} (peak {})", r.fds.start, r.fds.end, r.fds.peak),
+        ],
+        layout,
     );
-    let _ = writeln!(
-        out,
-        "  machine  {} total, {} available at least{}",
+    let mut machine = vec![format!(
+        "{} total, {} available at least",
         format_bytes(report.machine.mem_total_bytes),
-        format_bytes(report.machine.min_available_bytes),
-        report
-            .machine
-            .max_psi_some_avg10
-            .map(|p| format!(" · memory pressure up to {p:.1}%"))
-            .unwrap_or_default(),
-    );
-    let _ = writeln!(out, "  verdict  {}", style.verdict(report.verdict.as_ref()));
-    if !report.processes.top.is_empty() {
-        let _ = writeln!(out, "\n{}", style.paint("1", "largest processes"));
-        let mut table = Table::new(&["pid", "peak anon", "peak rss", "growth", "seen", "command"]);
-        for p in &report.processes.top {
-            table.row(vec![
-                p.pid.to_string(),
-                format_bytes(p.peak_bytes),
-                format_bytes(p.peak_rss_bytes),
-                format_rate(p.growth_bytes_per_s),
-                format!(
-                    "{}–{}{}",
-                    format_seconds(p.seen_s[0]),
-                    format_seconds(p.seen_s[1]),
-                    if p.exited { "" } else { "+" }
-                ),
-                shorten(&p.command, 60),
-            ]);
-        }
-        out.push_str(&table.render());
+        format_bytes(report.machine.min_available_bytes)
+    )];
+    if let Some(p) = report.machine.max_psi_some_avg10 {
+        machine.push(format!("memory pressure up to {p:.1}%"));
+    }
+    figures_field(&mut out, "machine", &machine, layout);
+    if !report.processes.groups.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            layout.paint("1", "largest processes, by command")
+        );
+        out.push_str(&groups_table(&report.processes.groups).render(layout.width));
+    }
+    if let Some(heap) = &report.heap {
+        let _ = write!(out, "\n{}", crate::heap::render::text(heap, layout.width));
     }
     if !report.events.is_empty() {
-        let _ = writeln!(out, "\n{}", style.paint("1", "events"));
+        let _ = writeln!(out, "\n{}", layout.paint("1", "events"));
+        let kind_width = report
+            .events
+            .iter()
+            .map(|e| e.kind.as_str().chars().count())
+            .max()
+            .unwrap_or(0);
+        let indent = 2 + 8 + 2 + kind_width + 2;
         for e in &report.events {
+            let detail = short_cgroup_paths(&printable(&e.detail));
             let _ = writeln!(
                 out,
-                "  {:>8}  {:<11} {}",
+                "  {:>8}  {:<kind_width$}  {}",
                 format_seconds(e.at_s),
-                e.kind,
-                e.detail
+                printable(e.kind.as_str()),
+                wrap(&detail, indent, indent, layout.width)
             );
         }
     }
     out
 }
 
-/// The table of `memwarden ls`.
-pub fn runs_table(rows: &[RunRow]) -> String {
-    let mut table = Table::new(&[
-        "id", "label", "started", "duration", "peak", "verdict", "exit",
-    ]);
-    for r in rows {
-        let end = r.end.as_ref();
-        let verdict = end
-            .and_then(|e| e.verdict.as_ref())
-            .map_or_else(|| "-".into(), |v| v.kind.to_string());
-        let exit = match end {
-            None => r.state.describe().to_string(),
-            Some(e) => match (e.exit, e.stopped_by) {
-                (_, Some(by)) => format!("{} ({by})", e.status),
-                (Some(x), None) if x.signal.is_some() => {
-                    format!("{} ({})", e.status, signal_name(x.signal.unwrap_or(0)))
-                }
-                _ => e.status.to_string(),
-            },
-        };
+/// "366 samples every 200ms".
+pub fn sampling(report: &RunReport) -> String {
+    format!(
+        "{} samples every {}",
+        report.samples,
+        format_seconds(report.interval_s)
+    )
+}
+
+/// "anon peak 1.0 GiB at 36.6s".
+pub fn metric_peak(report: &RunReport) -> String {
+    let m = &report.memory;
+    format!(
+        "{} peak {} at {}",
+        m.metric,
+        format_bytes(m.peak_bytes),
+        format_seconds(m.peak_at_s)
+    )
+}
+
+/// The process groups as a table: how many, each one's peak, their peaks together, how they
+/// grow (processes piling up, or one process's memory), the command.
+pub fn groups_table(groups: &[ProcessGroup]) -> Table {
+    let mut table = Table::new(&["count", "peak each", "together", "grows", "command"]);
+    for g in groups {
         table.row(vec![
-            r.id.to_string(),
-            shorten(&r.meta.label, 40),
-            r.meta
-                .started_at
-                .replace('T', " ")
-                .trim_end_matches('Z')
-                .to_string(),
-            end.map_or("-".into(), |e| format_seconds(e.duration_s)),
-            end.map_or("-".into(), |e| format_bytes(e.peak_bytes)),
-            verdict,
-            exit,
+            format!("{} ×", g.count),
+            format_bytes(g.peak_bytes_each),
+            format_bytes(g.peak_bytes_together),
+            grows(g),
+            command_line(&g.command),
         ]);
     }
-    table.render()
+    table
 }
 
-/// "1 process", "3 processes".
-pub fn processes(n: u64) -> String {
-    if n == 1 {
-        "1 process".to_string()
-    } else {
-        format!("{n} processes")
-    }
-}
-
-/// Cuts `s` to `max` characters, marking the cut with `…`.
-pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// A left-aligned text table with a header row; the last column is not padded.
-pub struct Table {
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// A table with these column headers.
-    pub fn new(header: &[&str]) -> Self {
-        Table {
-            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+/// How a group grows: processes piling up ("+2.0 a second"), or a lone process's memory.
+pub fn grows(g: &ProcessGroup) -> String {
+    match (g.growth_bytes_per_s, g.started_per_s) {
+        (Some(rate), _) if rate != 0.0 => {
+            let sign = if rate > 0.0 { "+" } else { "" };
+            format!("{sign}{}", format_rate(rate))
         }
+        (None, Some(per_s)) if g.piles_up() => count_rate(per_s),
+        _ => String::new(),
+    }
+}
+
+/// Cgroup directories cut to their last part: an event line names the run's cgroup, not the
+/// hierarchy above it (`/sys/fs/cgroup/memory/a/b/memwarden-7` → `…/memwarden-7`).
+pub fn short_cgroup_paths(detail: &str) -> String {
+    detail
+        .split(' ')
+        .map(|word| match word.strip_prefix("/sys/fs/cgroup/") {
+            Some(rest) => match rest.trim_end_matches('/').rsplit_once('/') {
+                Some((_, last)) => format!("…/{last}"),
+                None => word.to_string(),
+            },
+            None => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_paths_are_cut_to_the_runs_own() {
+        assert_eq!(
+            short_cgroup_paths(
+                "started `x` as pid 7 in /sys/fs/cgroup/memory/process_api/8b1f/memwarden-6"
+            ),
+            "started `x` as pid 7 in …/memwarden-6"
+        );
+        assert_eq!(short_cgroup_paths("on /tmp/a/b"), "on /tmp/a/b");
     }
 
-    /// Adds a row.
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    /// The table as text, one line per row.
-    pub fn render(&self) -> String {
-        let columns = self.rows[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        for row in &self.rows {
-            let mut line = String::from("  ");
-            for (c, cell) in row.iter().enumerate() {
-                if c + 1 == columns {
-                    line.push_str(cell);
-                } else {
-                    let pad = widths[c] - cell.chars().count();
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(pad + 2));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+    #[test]
+    fn the_why_keeps_whole_clauses() {
+        let why = "floor rose 783.8 MiB over 26.2s (29.9 MiB/s), p<0.001; recent slope 0.9x \
+                   the early one; also rising: threads";
+        assert_eq!(
+            clauses_fit(why, 69),
+            "floor rose 783.8 MiB over 26.2s (29.9 MiB/s), p<0.001"
+        );
+        assert_eq!(clauses_fit(why, 10), "floor ros…");
     }
 }

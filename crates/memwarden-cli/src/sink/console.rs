@@ -47,7 +47,8 @@ impl Console {
     }
 
     fn line(&self, text: &str) {
-        let line = format!("memwarden: {text}");
+        // Lines name processes by their command lines: shown, never obeyed.
+        let line = format!("memwarden: {}", crate::report::term::printable(text));
         match &self.bar {
             // Printed above the status line, which is drawn again under it.
             Some(bar) => bar.println(line),

@@ -176,7 +176,10 @@ impl Store {
             .iter()
             .rev()
             .take(LISTED_AT_MOST)
-            .map(|r| format!("  {:>5}  {}  {}", r.id, r.meta.started_at, r.meta.label))
+            .map(|r| {
+                let label = crate::record::printable(&r.meta.label);
+                format!("  {:>5}  {}  {label}", r.id, r.meta.started_at)
+            })
             .collect();
         listed.reverse();
         let more = matching.len().saturating_sub(LISTED_AT_MOST);
@@ -220,7 +223,7 @@ impl Store {
                 "run {} ({}) is still being recorded by memwarden (pid {}); remove it once it \
                  has ended",
                 r.id,
-                r.meta.label,
+                crate::record::printable(&r.meta.label),
                 r.owner.map_or(0, |o| o.pid)
             );
         }

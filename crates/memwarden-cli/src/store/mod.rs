@@ -5,6 +5,7 @@
 
 mod catalog;
 mod fold;
+pub mod heap;
 mod open;
 mod schema;
 pub mod writer;

@@ -88,6 +88,20 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN pid INTEGER;
     ALTER TABLE runs ADD COLUMN pid_start_ticks INTEGER;
     ALTER TABLE runs ADD COLUMN cgroup TEXT;",
+    // 4: `run --heap`: the heap report's header, and its ranked call sites with their series.
+    "ALTER TABLE runs ADD COLUMN heap TEXT;  -- JSON: the heap report without its sites
+    CREATE TABLE heap_sites (
+        run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        rank               INTEGER NOT NULL,
+        function           TEXT NOT NULL,
+        location           TEXT,
+        live_bytes         INTEGER NOT NULL,
+        allocated_bytes    INTEGER NOT NULL,
+        growth_bytes_per_s REAL NOT NULL,
+        verdict            TEXT NOT NULL,
+        site               TEXT NOT NULL,  -- JSON: the whole site, its frames and series
+        PRIMARY KEY (run_id, rank)
+    );",
 ];
 
 /// The schema version this build writes.

@@ -118,7 +118,11 @@ impl Recorder {
                         *shared.abandoned.lock().expect("poisoned") = Some(abandoned);
                         write_loop(store, id, &rx, &shared);
                     }
-                    Err(e) => shared.fail(format!("this run will not be recorded: {e:#}"), 0),
+                    Err(e) => {
+                        shared.fail(format!("this run will not be recorded: {e:#}"), 0);
+                        // No store, no dead runs to look for: nobody waits for them.
+                        *shared.abandoned.lock().expect("poisoned") = Some(Vec::new());
+                    }
                 }
             });
         if let Err(e) = spawned {

@@ -46,15 +46,20 @@ pub fn reclaim_terminal() {
     }
 }
 
-/// Starts `argv` with inherited stdin, stdout and stderr and returns its PID.
-pub fn spawn(argv: &[OsString], setup: ChildSetup) -> Result<u32, SpawnError> {
+/// Starts `argv` with inherited stdin, stdout and stderr, and `env` added to memwarden's
+/// environment; returns its PID.
+pub fn spawn(
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+    setup: ChildSetup,
+) -> Result<u32, SpawnError> {
     let (program, args) = argv.split_first().ok_or_else(|| SpawnError {
         status: exit::USAGE,
         message: "no command given".into(),
     })?;
     let parent = std::process::id() as libc::pid_t;
     let mut command = Command::new(program);
-    command.args(args);
+    command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe system calls; it allocates nothing.
     unsafe {

@@ -1,6 +1,6 @@
 //! Kernel limits on the run's own cgroup, and what the kernel did at them.
 //!
-//! The strongest layer of DESIGN §6: with the limit in the kernel there is no overshoot at all,
+//! The strongest layer of containment: with the limit in the kernel there is no overshoot at all,
 //! however fast the tree allocates. v2 gets `memory.max`, `memory.high` a little below it (the
 //! kernel throttles and reclaims there before it has to kill) and `memory.swap.max` 0; v1 gets
 //! `memory.limit_in_bytes` and, where swap is accounted, `memory.memsw.limit_in_bytes`. Swap is
@@ -101,7 +101,7 @@ impl KernelLimit {
 }
 
 /// What a percentage of `--limit` or `--warn` is a share of: the `ambient` limit of the cgroup
-/// memwarden runs under when there is one (never above RAM), else RAM (DESIGN §3); the same
+/// memwarden runs under when there is one (never above RAM), else RAM; the same
 /// rule as the library's `Reference::Auto`. Read `ambient` before the run's own group exists:
 /// memwarden may move itself into a leaf of its scope to create it, and that leaf has no
 /// limit of its own.

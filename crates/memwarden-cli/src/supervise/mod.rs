@@ -168,15 +168,36 @@ fn nearest_limit(guarding: &Guarding, ambient: Option<u64>) -> Option<u64> {
 }
 
 /// The parts of a session's loop, once its guard is set up and its store opened.
+/// Who a session's actions act on: the tree's roots, and where hooks are reaped.
+struct Targets {
+    roots: Roots,
+    root_pids: Vec<u32>,
+    label: String,
+    children: Children,
+    wake: crossbeam_channel::Sender<signals::Wake>,
+}
+
 fn parts(
     opts: &SessionOptions,
     guarding: &Guarding,
-    actor: Actor,
+    targets: Targets,
     recorder: Recorder,
     metrics: Option<Served>,
     limit: Option<u64>,
     reclaim: Option<reclaim::Reclaim>,
 ) -> Parts {
+    let actor = Actor::new(ActorSetup {
+        on_warn: opts.guard.on_warn.clone(),
+        on_leak: opts.guard.on_leak.clone(),
+        children: targets.children,
+        wake: targets.wake,
+        hook_timeout: opts.guard.hook_timeout,
+        roots: targets.roots,
+        root_pids: targets.root_pids,
+        label: targets.label,
+        limit_bytes: guarding.limit_bytes(),
+        warn_bytes: guarding.rules.warn,
+    });
     let mut sinks = Sinks::default();
     sinks.push(Box::new(recorder));
     sinks.push(Box::new(Console::new(opts.metric, opts.quiet)));
@@ -220,12 +241,14 @@ fn serve_metrics(opts: &SessionOptions, label: &str, tree: RunKind) -> Result<Op
     }))
 }
 
-/// `memwarden run`: starts `argv`, watches its tree until it exits, stops leftovers.
+/// `memwarden run`: starts `argv` (with `env` added to its environment), watches its tree
+/// until it exits, stops leftovers.
 pub fn run(
     opts: &SessionOptions,
     gates: &Gates,
     afterwards: Afterwards,
     argv: &[OsString],
+    env: &[(OsString, OsString)],
 ) -> Result<Outcome> {
     let label = opts.label.clone().unwrap_or_else(|| default_label(argv));
     let self_pid = std::process::id();
@@ -285,7 +308,7 @@ pub fn run(
     };
     let pid = {
         let mut registry = children.lock();
-        let pid = match child::spawn(argv, setup) {
+        let pid = match child::spawn(argv, env, setup) {
             Ok(pid) => pid,
             Err(e) => {
                 eprintln!("memwarden: {}", e.message);
@@ -329,23 +352,18 @@ pub fn run(
         .as_ref()
         .map(|p| format!(" in {}", p.dir().display()))
         .unwrap_or_default();
-    let actor = Actor::new(ActorSetup {
-        on_warn: opts.guard.on_warn.clone(),
-        on_leak: opts.guard.on_leak.clone(),
-        children,
-        wake: wake_tx,
-        hook_timeout: opts.guard.hook_timeout,
+    let targets = Targets {
         roots: Roots::Command(Arc::clone(&forward_to)),
         root_pids: vec![pid],
         label,
-        limit_bytes: guarding.limit_bytes(),
-        warn_bytes: guarding.rules.warn,
-    });
+        children,
+        wake: wake_tx,
+    };
     let limit = nearest_limit(&guarding, ambient);
     let parts = parts(
         opts,
         &guarding,
-        actor,
+        targets,
         recorder,
         metrics,
         limit,
@@ -514,20 +532,15 @@ pub fn watch(
     );
     guarding.annotate(&mut meta.options);
     let recorder = open_recorder(opts, &meta, None);
-    let actor = Actor::new(ActorSetup {
-        on_warn: opts.guard.on_warn.clone(),
-        on_leak: opts.guard.on_leak.clone(),
-        children,
-        wake: wake_tx,
-        hook_timeout: opts.guard.hook_timeout,
+    let targets = Targets {
         roots: Roots::Watched(pids.to_vec()),
         root_pids: pids.to_vec(),
         label,
-        limit_bytes: guarding.limit_bytes(),
-        warn_bytes: guarding.rules.warn,
-    });
+        children,
+        wake: wake_tx,
+    };
     let limit = nearest_limit(&guarding, ambient);
-    let parts = parts(opts, &guarding, actor, recorder, metrics, limit, None);
+    let parts = parts(opts, &guarding, targets, recorder, metrics, limit, None);
     let notes = std::mem::take(&mut guarding.notes);
     let mut monitor = Monitor::new(TreeSource::new(sampler, None, None), parts);
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();

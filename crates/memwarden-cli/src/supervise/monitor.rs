@@ -28,6 +28,8 @@ use crate::sink::Sinks;
 const PROCESS_ROWS_EVERY: f64 = 1.0;
 /// How often the live processes' summaries are saved, so a killed memwarden leaves them behind.
 const SUMMARIES_EVERY: f64 = 10.0;
+/// Exited processes' summaries kept for the end-of-run report (about 200 bytes each).
+const MAX_EXITED_KEPT: usize = 4096;
 /// How often the live verdict goes to the sinks with fresh figures, besides on every change.
 const VERDICT_EVERY: f64 = 5.0;
 
@@ -676,12 +678,13 @@ impl<S: Source> Monitor<S> {
             self.sinks.accept(&Record::Process(p.clone()));
             self.exited.push(p);
         }
-        // Only the largest exited processes can make the report's table: keep memory bounded
-        // however many short-lived processes the tree runs.
-        if self.exited.len() > 8 * TOP_PROCESSES {
+        // The report groups processes by command (69 helpers are one row), so exited ones are
+        // kept — up to a bound, however many short-lived processes the tree runs: past it,
+        // the largest are kept (the store keeps every one, for `report`).
+        if self.exited.len() > MAX_EXITED_KEPT {
             self.exited
                 .sort_by_key(|p| std::cmp::Reverse(p.peak_anon_bytes));
-            self.exited.truncate(TOP_PROCESSES);
+            self.exited.truncate(MAX_EXITED_KEPT / 4);
         }
     }
 

@@ -58,7 +58,7 @@ pub struct Rules {
 pub struct Reading {
     /// Seconds since the session started.
     pub t: f64,
-    /// Resident memory summed over the tree: what a polled limit compares (DESIGN §4).
+    /// Resident memory summed over the tree: what a polled limit compares.
     pub tree_rss: u64,
     /// What the kernel charges the tree's cgroup, else `tree_rss`: what a warning compares.
     pub tree_charged: u64,

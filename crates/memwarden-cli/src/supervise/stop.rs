@@ -139,7 +139,8 @@ pub fn stop_tree(
         for &pid in &members {
             if signal(pid, libc::SIGKILL) {
                 killed.insert(pid);
-            } else {
+            } else if !protected.allows(pid) || refused(pid) {
+                // Gone meanwhile is not unreachable: only what may not be signalled is.
                 unreachable.insert(pid);
             }
         }
@@ -160,6 +161,12 @@ pub fn stop_tree(
 }
 
 /// Sends `sig` to `pid`; false when it could not be sent (gone, or not permitted).
+/// Whether the kernel refuses memwarden a signal to `pid` (another user's process).
+fn refused(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks permission and existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == -1 && *libc::__errno_location() == libc::EPERM }
+}
+
 fn send(pid: u32, sig: i32) -> bool {
     // SAFETY: kill(2) on a member of a tree just re-read (or the command, not yet reaped); a
     // held statm handle proves each member is still the process first seen (a reused PID

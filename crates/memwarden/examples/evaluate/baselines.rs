@@ -1,5 +1,6 @@
-//! The two rules the detector must beat (DESIGN §5), streaming like it, with the knobs the
-//! evaluation turns to make them as cautious as the detector.
+//! The two rules the detector must beat (S4's "grew > 30 MB within 60 s" and a least-squares
+//! slope), streaming like it, with the knobs the evaluation turns to make them as cautious as
+//! the detector.
 
 use std::collections::VecDeque;
 

@@ -1,4 +1,4 @@
-//! A seeded generator of labeled memory traces: the shapes DESIGN §5 names, with a start-up
+//! A seeded generator of labeled memory traces: leaks, plateaus, steps, sawtooths, with a start-up
 //! ramp, noise, and a known leak start. Shared by the evaluation and the integration tests.
 
 #![allow(dead_code)] // each user takes a different part

@@ -1,7 +1,7 @@
 //! Guard rails inside a program: a [`Watchdog`] that watches memory and calls back when it
 //! crosses a threshold or leaks, and a [`MemoryGate`] that admits work only while memory has room.
 //!
-//! These are what three of the seed incidents built by hand (DESIGN §1): size concurrency from
+//! These are what three of the seed incidents built by hand (scenarios/): size concurrency from
 //! memory (S1), clean up when memory is high (S3, S4), stop admitting work when the machine is
 //! short (S1, S2).
 //!
@@ -43,7 +43,7 @@ use crate::sample::machine::MachineReader;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reference {
     /// The cgroup's memory limit when there is one (capped at RAM), else total RAM, as the
-    /// command line reads percentages (DESIGN §3).
+    /// command line reads percentages.
     #[default]
     Auto,
     /// Total RAM (`MemTotal`).

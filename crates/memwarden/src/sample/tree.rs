@@ -1,6 +1,6 @@
 //! Where the tree is walked: which processes belong to the watched tree, and what each one uses.
 //!
-//! Cost model (DESIGN §10): every sample re-reads each member's `statm` through a held
+//! Cost model (BENCHMARKS.md): every sample re-reads each member's `statm` through a held
 //! descriptor with one `pread`; `status` (swap, threads) and the `fd/` directory are read once
 //! per "slow period" (about a second), staggered across processes so no sample pays for all;
 //! `smaps_rollup` (PSS, ~10x dearer) ten times less often; `stat` and `cmdline` once per new

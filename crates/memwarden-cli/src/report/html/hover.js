@@ -13,6 +13,6 @@ while(lo<hi){var m=(lo+hi)>>1;if(C[m][0]<t)lo=m+1;else hi=m}
 if(lo>0&&t-C[lo-1][0]<C[lo][0]-t)lo--;
 var c=C[lo],cx=x0+(c[0]-t0)/(t1-t0)*(x1-x0);
 g.setAttribute('x1',cx);g.setAttribute('x2',cx);g.setAttribute('visibility','visible');
-tip.textContent=ft(c[0])+' · '+D.m+' '+(c[1]==c[2]?fb(c[2]):fb(c[1])+' – '+fb(c[2]))+' · rss '+fb(c[3])+' · threads '+c[4]+' · fds '+c[5]+' · processes '+c[6];
+tip.textContent=ft(c[0])+' · '+D.m+' '+(c[1]==c[2]?fb(c[2]):fb(c[1])+' – '+fb(c[2]))+' · rss '+fb(c[3])+(c[7]>=0?' · cgroup '+fb(c[7]):'')+' · threads '+c[4]+' · fds '+c[5]+' · processes '+c[6];
 tip.hidden=false;tip.style.left=(e.pageX+14)+'px';tip.style.top=(e.pageY+14)+'px'});
 svg.addEventListener('mouseleave',hide)})})();
