@@ -76,7 +76,7 @@ fn main() -> Result<()> {
     let mut send = |r: Record| {
         recorder.send(r);
         sent += 1;
-        if sent % CHUNK == 0 {
+        if sent.is_multiple_of(CHUNK) {
             std::thread::sleep(Duration::from_millis(300));
         }
     };

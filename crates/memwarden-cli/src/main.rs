@@ -274,7 +274,7 @@ fn man(args: &cli::ManArgs) -> Result<u8> {
 }
 
 fn is_stdout(path: Option<&Path>) -> bool {
-    path.map_or(true, |p| p.as_os_str() == "-")
+    path.is_none_or(|p| p.as_os_str() == "-")
 }
 
 /// Streams `render` to a file, or to stdout for `None` and `-`. A closed stdout is not an error.

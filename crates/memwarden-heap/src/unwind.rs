@@ -135,7 +135,7 @@ impl Stacks {
         // Nothing below the innermost frame is part of the stack being walked.
         let low = sp.max(stack.start);
         let mut read = |addr: u64| -> Result<u64, ()> {
-            if addr % 8 == 0 && addr >= low && addr.saturating_add(8) <= stack.end {
+            if addr.is_multiple_of(8) && addr >= low && addr.saturating_add(8) <= stack.end {
                 // SAFETY: an aligned word inside this thread's mapped stack.
                 Ok(unsafe { *(addr as *const u64) })
             } else {

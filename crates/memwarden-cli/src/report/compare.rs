@@ -275,7 +275,7 @@ impl Comparison {
         let missing: Vec<&Side> = [(&r.before, &self.before), (&r.after, &self.after)]
             .into_iter()
             .filter(|(v, _)| match v {
-                Value::Verdict(kind) => kind.as_deref().map_or(true, |k| k == "inconclusive"),
+                Value::Verdict(kind) => kind.as_deref().is_none_or(|k| k == "inconclusive"),
                 _ => false,
             })
             .map(|(_, s)| s)

@@ -275,7 +275,7 @@ mod tests {
             let stat =
                 std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
             stat.rsplit_once(") ")
-                .map_or(true, |(_, r)| r.starts_with('Z') || r.starts_with('X'))
+                .is_none_or(|(_, r)| r.starts_with('Z') || r.starts_with('X'))
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !dead() {

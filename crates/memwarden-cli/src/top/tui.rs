@@ -58,7 +58,7 @@ fn run_in(
         sort: SortBy::Rank,
         selected: 0,
         selected_id: None,
-        color: std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()),
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         started: Instant::now(),
     };
     let mut tick_at = Instant::now();

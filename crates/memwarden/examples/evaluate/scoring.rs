@@ -432,7 +432,7 @@ pub fn frontier(corpus: &[Labeled], calls: &[Vec<Option<f64>>]) -> Vec<(usize, S
     });
     let mut best_hits = None;
     for i in order {
-        if best_hits.map_or(true, |h| all[i].hits > h) {
+        if best_hits.is_none_or(|h| all[i].hits > h) {
             best_hits = Some(all[i].hits);
             out.push((i, all[i].clone()));
         }

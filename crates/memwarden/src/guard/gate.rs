@@ -259,7 +259,7 @@ impl Inner {
         let mut floor_blocked = false;
         // in_use <= budget and bytes <= admissible <= budget, so the sum cannot overflow.
         if first && st.in_use + bytes <= self.budget {
-            if st.floor.as_mut().map_or(true, |f| f.has_room(bytes)) {
+            if st.floor.as_mut().is_none_or(|f| f.has_room(bytes)) {
                 st.in_use += bytes;
                 if let Some(f) = st.floor.as_mut() {
                     f.granted += bytes;

@@ -129,7 +129,7 @@ impl OwnMemory {
     }
 
     fn read(&mut self) -> Option<u64> {
-        if self.reads % self.swap_every.max(1) == 0 {
+        if self.reads.is_multiple_of(self.swap_every.max(1)) {
             if let Ok(status) = self.fs.status(std::process::id(), &mut self.status_buf) {
                 self.swap_bytes = status.swap_bytes;
             }

@@ -405,7 +405,7 @@ impl Worker {
         {
             let mut state = self.shared.lock();
             state.latest = Some(reading);
-            if state.peak.map_or(true, |p| reading.bytes > p.bytes) {
+            if state.peak.is_none_or(|p| reading.bytes > p.bytes) {
                 state.peak = Some(reading);
             }
         }

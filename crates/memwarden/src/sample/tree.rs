@@ -366,7 +366,7 @@ impl ProcessTree {
             let now = &mut tr.now;
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
             let phase = u64::from(pid) + index;
-            if young || phase % slow_every == 0 {
+            if young || phase.is_multiple_of(slow_every) {
                 // A new name means the process executed another program since it was first
                 // seen (perhaps between its fork and its exec): read its command again.
                 if self
@@ -381,7 +381,7 @@ impl ProcessTree {
                 }
                 now.fds = self.fs.fd_count(pid).ok();
             }
-            if first || phase % pss_every == 0 {
+            if first || phase.is_multiple_of(pss_every) {
                 if let Ok(pss) = self.fs.pss(pid, &mut self.buf) {
                     now.pss_bytes = Some(pss);
                 }

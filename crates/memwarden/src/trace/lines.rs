@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn a_line_too_long_is_an_error_quoting_only_its_start() {
         let mut long = b"t,v\n".to_vec();
-        long.extend(std::iter::repeat(b'x').take(MAX_LINE + 10));
+        long.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
         let e = all(&long).unwrap_err().to_string();
         assert!(e.starts_with("line 2: longer than 64 KiB"), "{e}");
         assert!(e.len() < 200, "{e}");

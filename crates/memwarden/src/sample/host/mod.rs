@@ -204,7 +204,9 @@ impl HostSampler {
     fn update_membership(&mut self, t: f64) -> Result<(), SampleError> {
         // Between listings, and without a fork anywhere since the last one, there is nothing
         // new to find; the processes that left are found by reading them.
-        let due = self.sample_index % u64::from(self.cadence.list_every.max(1)) == 0;
+        let due = self
+            .sample_index
+            .is_multiple_of(u64::from(self.cadence.list_every.max(1)));
         if !due || !self.lister.forked_since_last() {
             for o in self.others.values_mut() {
                 o.mark = self.pass;
@@ -457,13 +459,13 @@ impl HostSampler {
             p.reads = p.reads.saturating_add(1);
             let now = &mut p.now;
             // Stagger the slower reads by PID so each sample pays for a share of the machine.
-            let slow = young || (u64::from(pid) + index) % slow_every == 0;
+            let slow = young || (u64::from(pid) + index).is_multiple_of(slow_every);
             if slow && self.fs.refresh_status(pid, now, &mut p.comm, &mut self.buf) {
                 renamed.push(pid);
             }
             // Descriptors at the first reading and at the slow ones (not the second: an exec
             // keeps them).
-            if first || (!young && (u64::from(pid) + index) % fds_every == 0) {
+            if first || (!young && (u64::from(pid) + index).is_multiple_of(fds_every)) {
                 match self.fs.fd_count(pid) {
                     Ok(n) => {
                         now.fds = Some(n);
@@ -564,7 +566,7 @@ impl HostSampler {
                             .ok()
                     });
             }
-            if (i as u64 + self.sample_index) % limits_every == 0 {
+            if (i as u64 + self.sample_index).is_multiple_of(limits_every) {
                 if let Some(dir) = &group.cgroup_dir {
                     group.limit_bytes = self.hierarchy.limit_of(dir);
                 }
