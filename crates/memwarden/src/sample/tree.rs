@@ -294,22 +294,7 @@ impl ProcessTree {
             Ok(c) if !c.is_empty() => c,
             _ => format!("[{}]", stat.comm),
         };
-        let summary = ProcessSummary {
-            pid,
-            ppid: stat.ppid,
-            start_ticks: stat.start_ticks,
-            command,
-            first_seen_s: t,
-            last_seen_s: t,
-            first_anon_bytes: 0,
-            last_anon_bytes: 0,
-            peak_anon_bytes: 0,
-            peak_at_s: t,
-            peak_rss_bytes: 0,
-            peak_threads: stat.threads,
-            peak_fds: 0,
-            exited: false,
-        };
+        let summary = ProcessSummary::first_seen(pid, &stat, command, t);
         self.seen += 1;
         self.procs.insert(
             pid,

@@ -110,6 +110,31 @@ impl TreeTotals {
 }
 
 impl ProcessSummary {
+    /// A process first seen at `t`, as its `stat` describes it, running `command`.
+    pub(crate) fn first_seen(
+        pid: u32,
+        stat: &super::procfs::Stat,
+        command: String,
+        t: f64,
+    ) -> Self {
+        ProcessSummary {
+            pid,
+            ppid: stat.ppid,
+            start_ticks: stat.start_ticks,
+            command,
+            first_seen_s: t,
+            last_seen_s: t,
+            first_anon_bytes: 0,
+            last_anon_bytes: 0,
+            peak_anon_bytes: 0,
+            peak_at_s: t,
+            peak_rss_bytes: 0,
+            peak_threads: stat.threads,
+            peak_fds: 0,
+            exited: false,
+        }
+    }
+
     /// Folds in a reading at `t` (`first`: the process's first).
     pub(crate) fn observe(&mut self, now: &ProcessSample, t: f64, first: bool) {
         if first {

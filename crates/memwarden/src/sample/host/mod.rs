@@ -280,22 +280,7 @@ impl HostSampler {
         self.held += usize::from(statm.is_some());
         let (key, name, command, dir) = self.identify(pid, &stat);
         let slot = self.slot_for(pid, key, name, dir, t);
-        let summary = ProcessSummary {
-            pid,
-            ppid: stat.ppid,
-            start_ticks: stat.start_ticks,
-            command,
-            first_seen_s: t,
-            last_seen_s: t,
-            first_anon_bytes: 0,
-            last_anon_bytes: 0,
-            peak_anon_bytes: 0,
-            peak_at_s: t,
-            peak_rss_bytes: 0,
-            peak_threads: stat.threads,
-            peak_fds: 0,
-            exited: false,
-        };
+        let summary = ProcessSummary::first_seen(pid, &stat, command, t);
         self.procs.insert(
             pid,
             Tracked {
