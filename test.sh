@@ -2,6 +2,7 @@
 # Every test of the repository, from nothing on a Debian machine with Rust and Python 3.
 # It installs what the tests of real components need, then runs them:
 #   - Chromium (Debian's package), which renders the HTML report;
+#   - tmux, the terminal `top`'s live view is driven in;
 #   - Prometheus and promtool, unpacked from Debian's package into target/tools (no service
 #     is installed or started), which scrape a live run and check the alerting rules;
 #   - the Python package (built with maturin into a venv under target/memwarden-py), whose
@@ -21,6 +22,12 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "test.sh: installing Chromium (Debian's chromium package) for the HTML report's tests"
     apt_update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v tmux >/dev/null; then
+    echo "test.sh: installing tmux, the real terminal the live view of top is driven in"
+    apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
 fi
 
 tools="$PWD/target/tools"

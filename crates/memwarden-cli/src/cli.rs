@@ -22,6 +22,7 @@ Examples:
   memwarden report                           the last run's report again (text)
   memwarden report --format html -o run.html one self-contained page with charts
   memwarden compare before after             a Markdown before/after table (--fail-if-worse 10)
+  memwarden top --by cgroup                  every unit, container and pod, ranked by leak
 
 Values: sizes 512MiB, 4GiB, 4G (binary), 1.5GB (decimal); percentages 75% (of the cgroup limit
 memwarden runs under, else of RAM); durations 250ms, 2s, 5m, 1h.
@@ -127,6 +128,18 @@ pub enum Command {
     /// a limit reached, OOM kills. Save them and load them in prometheus.yml:
     /// `memwarden rules > memwarden-rules.yml`, then `rule_files: [memwarden-rules.yml]`.
     Rules(RulesArgs),
+    /// Every process, command or cgroup on the machine, ranked by how surely and how soon it
+    /// leaks
+    ///
+    /// Each group is judged by the same detector as `run` (memory floor, threads, descriptors,
+    /// processes); leaks come first, soonest to exhaust their memory first (the group's cgroup
+    /// limit, else the machine's available memory), then the fastest-growing. On a terminal a
+    /// live full-screen view; otherwise, or with --format, one ranked report at the end
+    /// (after --duration, or INT/TERM).
+    #[command(
+        after_help = "Examples:\n  memwarden top --by cgroup\n  memwarden top --duration 10m --format json > ranked.json\n  memwarden top --by cgroup --metrics 0.0.0.0:9464    a host agent for Prometheus"
+    )]
+    Top(TopArgs),
     /// Compare two recorded runs: before, after and change, as a Markdown table by default
     ///
     /// With --fail-if-worse PCT, exits with status 1 when the peak, or the floor's growth (when
@@ -428,6 +441,76 @@ pub struct WatchArgs {
     pub pids: Vec<u32>,
 }
 
+/// `memwarden top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// What a row is: a process, a command (executable and arguments' shape: numbers,
+    /// paths and inline code aside), or a cgroup (systemd unit, container or pod)
+    #[arg(long, value_enum, default_value_t = GroupByArg::Command)]
+    pub by: GroupByArg,
+
+    /// Time between samples of the whole machine: 100ms at the least
+    #[arg(long, short = 'i', default_value = "1s", value_name = "DUR", value_parser = parse_top_interval)]
+    pub interval: Duration,
+
+    /// Stop after this long and print the ranked report (default: until q, INT or TERM)
+    #[arg(long, short = 'd', value_name = "DUR", value_parser = parse_positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Print one ranked report at the end instead of the live view
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<TopFormat>,
+
+    /// Groups in the text report (the JSON report has every group)
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    pub rows: usize,
+
+    /// The memory figure judged: anon (RssAnon + swap, what a leak grows) or rss
+    #[arg(long, value_enum, default_value_t = TopMetricArg::Anon)]
+    pub metric: TopMetricArg,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, one series set per group (label: the
+    /// group, tree: process, command or cgroup): a port (on 127.0.0.1) or HOST:PORT
+    #[arg(long, value_name = "ADDR", value_parser = crate::sink::metrics::server::parse_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    /// Record every group as a run of kind `top` (label: the group), for `report` and `compare`
+    #[arg(long)]
+    pub record: bool,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
+}
+
+/// What `top` groups processes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    /// Each process
+    Process,
+    /// Processes sharing an executable and its arguments' shape
+    Command,
+    /// Processes of one systemd unit, container or pod
+    Cgroup,
+}
+
+/// The memory figure `top` judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopMetricArg {
+    /// Anonymous memory (RssAnon + swap), summed over the group
+    Anon,
+    /// Resident memory, summed over the group
+    Rss,
+}
+
+/// Report formats of `top`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopFormat {
+    /// A ranked table for people
+    Text,
+    /// Every group with its verdict (the same verdict object as a run's report)
+    Json,
+}
+
 /// `memwarden analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -600,6 +683,19 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = units::parse_duration(s).map_err(|e| e.to_string())?;
     if d < MIN_INTERVAL {
         return Err(format!("'{s}' is shorter than the smallest interval, 10ms"));
+    }
+    Ok(d)
+}
+
+/// Smallest interval of `top`: every process of the machine is read at each sample.
+pub const MIN_TOP_INTERVAL: Duration = Duration::from_millis(100);
+
+fn parse_top_interval(s: &str) -> Result<Duration, String> {
+    let d = units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < MIN_TOP_INTERVAL {
+        return Err(format!(
+            "'{s}' is shorter than top's smallest interval, 100ms (it reads every process)"
+        ));
     }
     Ok(d)
 }

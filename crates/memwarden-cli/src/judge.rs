@@ -85,6 +85,11 @@ impl Judges {
         changes
     }
 
+    /// The memory floor the detector judges: `(t, bytes)` per bucket, oldest first.
+    pub fn floor(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.memory.floor()
+    }
+
     /// Whether the memory floor is rising steadily now (before a leak can be called, too).
     pub fn memory_rising(&self) -> bool {
         self.memory.rising()

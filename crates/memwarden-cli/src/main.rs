@@ -12,6 +12,7 @@ mod runs;
 mod sink;
 mod store;
 mod supervise;
+mod top;
 
 use std::io::Write;
 use std::path::Path;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Prune(args) => runs::prune(db, args).and_then(print),
         Command::Report(args) => report(db, args),
         Command::Compare(args) => compare(db, args),
+        Command::Top(args) => top::run(args, db),
         Command::Rules(args) => {
             use sink::metrics::rules::{RULES, RULE_TESTS};
             write_text(None, if args.tests { RULE_TESTS } else { RULES }).map(|()| exit::OK)
@@ -81,7 +83,7 @@ fn main() -> ExitCode {
             let usage = e.downcast_ref::<options::UsageError>().is_some();
             ExitCode::from(match (&cli.command, usage) {
                 (_, true) => exit::USAGE,
-                (Command::Run(_) | Command::Watch(_), false) => exit::INTERNAL,
+                (Command::Run(_) | Command::Watch(_) | Command::Top(_), false) => exit::INTERNAL,
                 _ => exit::FAILURE,
             })
         }

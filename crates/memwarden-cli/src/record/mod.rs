@@ -23,14 +23,17 @@ pub enum RunKind {
     Run,
     /// `memwarden watch`: processes that already ran.
     Watch,
+    /// `memwarden top --record`: one group of the machine's processes.
+    Top,
 }
 
 impl RunKind {
-    /// `run` or `watch`.
+    /// `run`, `watch` or `top`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Run => "run",
             RunKind::Watch => "watch",
+            RunKind::Top => "top",
         }
     }
 
@@ -39,6 +42,7 @@ impl RunKind {
         match name {
             "run" => Some(RunKind::Run),
             "watch" => Some(RunKind::Watch),
+            "top" => Some(RunKind::Top),
             _ => None,
         }
     }

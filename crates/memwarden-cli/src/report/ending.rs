@@ -27,6 +27,10 @@ pub fn ending(r: &RunReport) -> String {
         }
         RunState::Ended => {}
     }
+    if r.kind == RunKind::Top {
+        // A group of `memwarden top --record`: watched while the session lasted.
+        return format!("watched by memwarden top for {took}");
+    }
     if r.kind == RunKind::Watch {
         let how = match r.stopped_by {
             Some(by) => format!(", then {}", stopped(r, by)),

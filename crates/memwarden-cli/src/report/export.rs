@@ -64,8 +64,9 @@ impl Exports {
                  write it to a file ({flag} report.out), or to another descriptor \
                  ({flag} /dev/fd/3 3>report.out)"
             )),
-            (RunKind::Watch, [_]) => None,
-            (RunKind::Watch, flags) => Some(format!(
+            // `top` writes no exports; its groups' runs are read back like a watch's.
+            (RunKind::Watch | RunKind::Top, [_]) => None,
+            (RunKind::Watch | RunKind::Top, flags) => Some(format!(
                 "only one report can go to stdout, not {}",
                 flags.join(" and ")
             )),

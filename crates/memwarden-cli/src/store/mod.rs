@@ -17,6 +17,7 @@ use memwarden::sample::{MachineSample, ProcessSummary, Sample, TreeTotals};
 use rusqlite::Connection;
 
 pub use catalog::{AbandonedRun, RunFilter, RunRow};
+pub use fold::Folder;
 
 use crate::record::{Event, EventKind};
 

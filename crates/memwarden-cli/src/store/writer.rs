@@ -273,6 +273,25 @@ fn describe(e: &rusqlite::Error) -> String {
     }
 }
 
+/// Writes `batch` for run `run_id`, then folds the run's old samples: for a writer of several
+/// runs at once (`top --record`), each run with its own folder.
+pub(crate) fn write_folded(
+    store: &mut Store,
+    folder: &mut Folder,
+    run_id: i64,
+    batch: &[Record],
+) -> rusqlite::Result<()> {
+    write_batch(store, run_id, batch)?;
+    let latest = batch.iter().rev().find_map(|r| match r {
+        Record::Sample(s) => Some(s.t),
+        _ => None,
+    });
+    match latest {
+        Some(t) => folder.maybe_fold(&store.conn, run_id, t),
+        None => Ok(()),
+    }
+}
+
 /// Writes `batch` in one transaction (visible to the crate for the store benchmark).
 pub(crate) fn write_batch(
     store: &mut Store,

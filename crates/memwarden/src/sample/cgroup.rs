@@ -140,6 +140,94 @@ pub fn parse_proc_cgroup(text: &str) -> (Option<String>, Option<String>) {
     (v2, v1)
 }
 
+/// The hard memory limit set on the group at `dir` itself, bytes (`None` when unlimited or
+/// unreadable); its ancestors' limits apply too (see [`MemoryHierarchy::limit_of`]).
+pub fn limit_in(dir: &Path, version: CgroupVersion) -> Option<u64> {
+    let (name, unlimited_above) = match version {
+        CgroupVersion::V2 => ("memory.max", u64::MAX),
+        // v1 writes "unlimited" as the largest page-aligned i64.
+        CgroupVersion::V1 => ("memory.limit_in_bytes", i64::MAX as u64 / 2),
+    };
+    read_u64(&dir.join(name)).filter(|v| *v < unlimited_above)
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Where a machine's cgroup memory figures are read: the v2 hierarchy when it has the memory
+/// controller, else the v1 memory controller, else nowhere (processes are still named by
+/// their v2 path).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryHierarchy {
+    /// The mounts found.
+    pub mounts: CgroupMounts,
+    /// Which of them has the memory controller.
+    pub memory: Option<CgroupVersion>,
+}
+
+impl MemoryHierarchy {
+    /// This machine's (from `/proc/self/mountinfo` and the v2 root's `cgroup.controllers`).
+    pub fn discover() -> Self {
+        Self::of(CgroupMounts::discover())
+    }
+
+    /// The hierarchy of `mounts` (fixture roots in tests).
+    pub fn of(mounts: CgroupMounts) -> Self {
+        let v2_memory = mounts.v2.as_ref().is_some_and(|(point, _)| {
+            std::fs::read_to_string(point.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_ascii_whitespace().any(|c| c == "memory"))
+        });
+        let memory = if v2_memory {
+            Some(CgroupVersion::V2)
+        } else {
+            mounts.v1_memory.as_ref().map(|_| CgroupVersion::V1)
+        };
+        MemoryHierarchy { mounts, memory }
+    }
+
+    /// The path a process is grouped by, from its `/proc/PID/cgroup` text: its path in the
+    /// hierarchy with the memory controller, else its v2 path.
+    pub fn path_of<'a>(&self, v2: Option<&'a str>, v1_memory: Option<&'a str>) -> Option<&'a str> {
+        match self.memory {
+            Some(CgroupVersion::V1) => v1_memory.or(v2),
+            _ => v2.or(v1_memory),
+        }
+    }
+
+    /// The directory of the memory hierarchy at `path` (as `/proc/PID/cgroup` gives it), when
+    /// the hierarchy has the memory controller.
+    pub fn dir_of(&self, path: &str) -> Option<PathBuf> {
+        let (point, root) = match self.memory? {
+            CgroupVersion::V2 => self.mounts.v2.as_ref()?,
+            CgroupVersion::V1 => self.mounts.v1_memory.as_ref()?,
+        };
+        let rel = path.strip_prefix(root.as_str()).unwrap_or(path);
+        Some(point.join(rel.trim_start_matches('/')))
+    }
+
+    /// The tightest limit on the group at `dir`: its own or an ancestor's, up to the mount.
+    pub fn limit_of(&self, dir: &Path) -> Option<u64> {
+        let version = self.memory?;
+        let point = match version {
+            CgroupVersion::V2 => &self.mounts.v2.as_ref()?.0,
+            CgroupVersion::V1 => &self.mounts.v1_memory.as_ref()?.0,
+        };
+        dir.ancestors()
+            .take_while(|d| d.starts_with(point))
+            .filter_map(|d| limit_in(d, version))
+            .min()
+    }
+
+    /// The file holding what the kernel charges the group at `dir`.
+    pub fn usage_file(&self, dir: &Path) -> Option<PathBuf> {
+        Some(dir.join(match self.memory? {
+            CgroupVersion::V2 => "memory.current",
+            CgroupVersion::V1 => "memory.usage_in_bytes",
+        }))
+    }
+}
+
 /// A cgroup being read: membership, charged memory, limit and OOM kills.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -251,12 +339,7 @@ impl Cgroup {
 
     /// The hard limit, bytes (`None` when unlimited or unreadable).
     pub fn limit_bytes(&self) -> Option<u64> {
-        let (name, unlimited_above) = match self.version {
-            CgroupVersion::V2 => ("memory.max", u64::MAX),
-            // v1 writes "unlimited" as the largest page-aligned i64.
-            CgroupVersion::V1 => ("memory.limit_in_bytes", i64::MAX as u64 / 2),
-        };
-        self.read_u64(name).filter(|v| *v < unlimited_above)
+        limit_in(&self.dir, self.version)
     }
 
     /// The highest charge the kernel recorded for the group, bytes.
@@ -270,11 +353,7 @@ impl Cgroup {
 
     /// A file of the group holding one number.
     fn read_u64(&self, name: &str) -> Option<u64> {
-        std::fs::read_to_string(self.dir.join(name))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        read_u64(&self.dir.join(name))
     }
 
     /// How many processes the kernel's OOM killer killed in the group.

@@ -1,5 +1,6 @@
 //! Sampling: read a process tree and the machine from `/proc` (and the tree's cgroup) into
-//! [`Sample`]s. The sampler knows nothing of verdicts or limits.
+//! [`Sample`]s, or every process of the machine grouped ([`host`]). The sampler knows nothing
+//! of verdicts or limits.
 //!
 //! ```no_run
 //! use memwarden::sample::{Sampler, tree::{Cadence, Descendants, Membership}};
@@ -11,6 +12,9 @@
 //! ```
 
 pub mod cgroup;
+pub mod group;
+pub mod host;
+mod listing;
 pub mod machine;
 pub mod procfs;
 pub mod tree;

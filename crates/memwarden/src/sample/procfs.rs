@@ -310,11 +310,88 @@ impl ProcFs {
         Ok(String::from_utf8_lossy(trimmed).replace('\0', " "))
     }
 
-    /// Counts open descriptors by listing `fd/`.
+    /// Counts open descriptors by listing `fd/` (one `getdents` pass into a buffer on the
+    /// stack: no allocation per descriptor).
     pub fn fd_count(&self, pid: u32) -> Result<u32, ReadError> {
+        use rustix::fs::{Mode, OFlags, RawDir};
         let path = self.path(pid, "fd");
-        let dir = std::fs::read_dir(&path).map_err(|e| ReadError::from_io(pid, &path, e))?;
-        Ok(dir.count() as u32)
+        let failed = |e: rustix::io::Errno| ReadError::from_io(pid, &path, e.into());
+        let dir = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(failed)?;
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut entries = RawDir::new(&dir, &mut buf);
+        let mut n = 0;
+        while let Some(entry) = entries.next() {
+            let entry = entry.map_err(failed)?;
+            let name = entry.file_name().to_bytes();
+            n += u32::from(name != b"." && name != b"..");
+        }
+        Ok(n)
+    }
+
+    /// Reads `statm` through `held` (one `pread`) or by opening it. A kernel thread's or
+    /// zombie's empty or malformed `statm` reads as zero memory; `Err` when the process is
+    /// gone (or unreadable).
+    pub(crate) fn statm(
+        &self,
+        pid: u32,
+        held: Option<&File>,
+        small: &mut [u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<Statm, ReadError> {
+        let parsed = match held {
+            Some(file) => read_held(file, small)
+                .map_err(|e| ReadError::from_io(pid, self.root(), e))
+                .map(|n| parse_statm(&small[..n])),
+            None => self.read(pid, "statm", buf).map(|()| parse_statm(buf)),
+        };
+        match parsed {
+            Ok(m) => Ok(m.unwrap_or_default()),
+            Err(ReadError::Malformed(_)) => Ok(Statm::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`statm`](Self::statm) of a process being followed, `None` once it is gone: exited,
+    /// or a zombie (it reads as all zeros until its parent reaps it).
+    pub(crate) fn live_statm(
+        &self,
+        pid: u32,
+        held: Option<&File>,
+        small: &mut [u8],
+        buf: &mut Vec<u8>,
+    ) -> Option<Statm> {
+        let m = self.statm(pid, held, small, buf).ok()?;
+        let dead = m.resident == 0 && self.stat(pid, buf).map_or(true, |s| s.is_zombie());
+        (!dead).then_some(m)
+    }
+
+    /// Reads `status` into `now` (swap, threads). Returns true when the process's name is no
+    /// longer `comm` (updated): it executed another program since, and its command line is
+    /// worth reading again.
+    pub(crate) fn refresh_status(
+        &self,
+        pid: u32,
+        now: &mut super::types::ProcessSample,
+        comm: &mut String,
+        buf: &mut Vec<u8>,
+    ) -> bool {
+        let Ok(status) = self.status(pid, buf) else {
+            return false;
+        };
+        now.swap_bytes = status.swap_bytes;
+        now.threads = status.threads;
+        match status_name(buf).filter(|n| *n != comm.as_bytes()) {
+            Some(name) => {
+                *comm = String::from_utf8_lossy(name).into_owned();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Opens `statm` to be re-read with [`read_held`] on every sample.

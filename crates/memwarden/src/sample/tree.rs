@@ -10,11 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
-use rustix::fd::OwnedFd;
-use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
-
 use super::cgroup::Cgroup;
-use super::procfs::{self, ProcFs, ReadError, Stat};
+use super::listing::ProcLister;
+use super::procfs::{ProcFs, Stat};
 use super::types::{ProcessSample, ProcessSummary, TreeTotals};
 use super::SampleError;
 
@@ -94,10 +92,7 @@ pub struct ProcessTree {
     seen: u64,
     exited: Vec<ProcessSummary>,
     page_size: u64,
-    proc_dir: Option<OwnedFd>,
-    loadavg: Option<File>,
-    last_pid: Option<u32>,
-    dirbuf: Vec<u8>,
+    lister: ProcLister,
     buf: Vec<u8>,
     statm_buf: [u8; 256],
     listed: Vec<u32>,
@@ -108,6 +103,7 @@ impl ProcessTree {
     /// A tree found by `membership`, reading from `fs`.
     pub fn new(fs: ProcFs, membership: Membership, cadence: Cadence) -> Self {
         ProcessTree {
+            lister: ProcLister::new(fs.root()),
             fs,
             membership,
             cadence,
@@ -120,10 +116,6 @@ impl ProcessTree {
             seen: 0,
             exited: Vec::new(),
             page_size: rustix::param::page_size() as u64,
-            proc_dir: None,
-            loadavg: None,
-            last_pid: None,
-            dirbuf: Vec::with_capacity(64 * 1024),
             buf: Vec::with_capacity(4096),
             statm_buf: [0; 256],
             listed: Vec::new(),
@@ -216,10 +208,10 @@ impl ProcessTree {
             Membership::Descendants(_) => {
                 // Without a fork anywhere since the last listing there is nothing new to find;
                 // members that left are found by reading them.
-                if !self.forked_since_listing() {
+                if !self.lister.forked_since_last() {
                     return Ok(());
                 }
-                self.list_proc()?
+                self.lister.list(&mut self.listed)?
             }
         }
         let pass = self.pass;
@@ -302,22 +294,7 @@ impl ProcessTree {
             Ok(c) if !c.is_empty() => c,
             _ => format!("[{}]", stat.comm),
         };
-        let summary = ProcessSummary {
-            pid,
-            ppid: stat.ppid,
-            start_ticks: stat.start_ticks,
-            command,
-            first_seen_s: t,
-            last_seen_s: t,
-            first_anon_bytes: 0,
-            last_anon_bytes: 0,
-            peak_anon_bytes: 0,
-            peak_at_s: t,
-            peak_rss_bytes: 0,
-            peak_threads: stat.threads,
-            peak_fds: 0,
-            exited: false,
-        };
+        let summary = ProcessSummary::first_seen(pid, &stat, command, t);
         self.seen += 1;
         self.procs.insert(
             pid,
@@ -350,52 +327,6 @@ impl ProcessTree {
         }
     }
 
-    /// Whether any process or thread was created since the last listing: the last PID the
-    /// kernel handed out (the last field of `/proc/loadavg`) has moved. One `pread` of a held
-    /// file instead of listing every process of the machine.
-    fn forked_since_listing(&mut self) -> bool {
-        if self.loadavg.is_none() {
-            self.loadavg = File::open(self.fs.root().join("loadavg")).ok();
-        }
-        let last = self.loadavg.as_ref().and_then(|f| {
-            let n = procfs::read_held(f, &mut self.statm_buf).ok()?;
-            let text = std::str::from_utf8(&self.statm_buf[..n]).ok()?;
-            text.split_ascii_whitespace().last()?.parse::<u32>().ok()
-        });
-        match last {
-            Some(pid) if self.last_pid == Some(pid) => false,
-            _ => {
-                self.last_pid = last;
-                true
-            }
-        }
-    }
-
-    /// One `getdents` pass over the proc root, numeric names only, into `self.listed`.
-    fn list_proc(&mut self) -> Result<(), SampleError> {
-        let root = self.fs.root().to_path_buf();
-        let listing = |e: rustix::io::Errno| SampleError::Listing(root.clone(), e.into());
-        if self.proc_dir.is_none() {
-            let fd = rustix::fs::open(
-                self.fs.root(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(listing)?;
-            self.proc_dir = Some(fd);
-        }
-        let fd = self.proc_dir.as_ref().expect("opened above");
-        rustix::fs::seek(fd, SeekFrom::Start(0)).map_err(listing)?;
-        let mut dir = RawDir::new(fd, self.dirbuf.spare_capacity_mut());
-        while let Some(entry) = dir.next() {
-            let entry = entry.map_err(listing)?;
-            if let Some(pid) = parse_pid(entry.file_name().to_bytes()) {
-                self.listed.push(pid);
-            }
-        }
-        Ok(())
-    }
-
     /// Reads every member and sums the tree. Members whose `statm` reads as gone are retired.
     fn read_members(&mut self, t: f64) -> TreeTotals {
         let mut totals = TreeTotals::default();
@@ -405,28 +336,13 @@ impl ProcessTree {
         let index = self.sample_index;
         let mut gone = Vec::new();
         for (&pid, tr) in self.procs.iter_mut() {
-            let statm = match &tr.statm {
-                Some(file) => procfs::read_held(file, &mut self.statm_buf)
-                    .map_err(|e| ReadError::from_io(pid, self.fs.root(), e))
-                    .map(|n| procfs::parse_statm(&self.statm_buf[..n])),
-                None => self
-                    .fs
-                    .read(pid, "statm", &mut self.buf)
-                    .map(|_| procfs::parse_statm(&self.buf)),
-            };
-            let statm = match statm {
-                Ok(Some(m)) => m,
-                Ok(None) | Err(ReadError::Malformed(_)) => procfs::Statm::default(),
-                Err(_) => {
-                    gone.push(pid);
-                    continue;
-                }
-            };
-            // A zombie reads as all zeros until its parent reaps it: it has left the tree.
-            if statm.resident == 0 && is_dead(&self.fs, pid, &mut self.buf) {
+            let Some(statm) =
+                self.fs
+                    .live_statm(pid, tr.statm.as_ref(), &mut self.statm_buf, &mut self.buf)
+            else {
                 gone.push(pid);
                 continue;
-            }
+            };
             let first = tr.reads == 0;
             // The second reading too: a process first seen between its fork and its exec has
             // usually executed by then, and its command is read again below.
@@ -436,19 +352,15 @@ impl ProcessTree {
             // Stagger the slower reads by PID so each sample pays for a share of the tree.
             let phase = u64::from(pid) + index;
             if young || phase.is_multiple_of(slow_every) {
-                if let Ok(status) = self.fs.status(pid, &mut self.buf) {
-                    now.swap_bytes = status.swap_bytes;
-                    now.threads = status.threads;
-                    // A new name means the process executed another program since it was
-                    // first seen (perhaps between its fork and its exec): read its command again.
-                    let renamed =
-                        procfs::status_name(&self.buf).filter(|n| *n != tr.comm.as_bytes());
-                    if let Some(name) = renamed {
-                        tr.comm = String::from_utf8_lossy(name).into_owned();
-                        if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
-                            if !c.is_empty() {
-                                tr.summary.command = c;
-                            }
+                // A new name means the process executed another program since it was first
+                // seen (perhaps between its fork and its exec): read its command again.
+                if self
+                    .fs
+                    .refresh_status(pid, now, &mut tr.comm, &mut self.buf)
+                {
+                    if let Ok(c) = self.fs.cmdline(pid, &mut self.buf) {
+                        if !c.is_empty() {
+                            tr.summary.command = c;
                         }
                     }
                 }
@@ -462,25 +374,9 @@ impl ProcessTree {
             now.rss_bytes = statm.resident * self.page_size;
             now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
 
-            let s = &mut tr.summary;
-            if first {
-                s.first_anon_bytes = now.anon_bytes;
-            }
-            s.last_seen_s = t;
-            s.last_anon_bytes = now.anon_bytes;
-            if now.anon_bytes > s.peak_anon_bytes {
-                s.peak_anon_bytes = now.anon_bytes;
-                s.peak_at_s = t;
-            }
-            s.peak_rss_bytes = s.peak_rss_bytes.max(now.rss_bytes);
-            s.peak_threads = s.peak_threads.max(now.threads);
-            s.peak_fds = s.peak_fds.max(now.fds.unwrap_or(0));
-
-            totals.rss_bytes += now.rss_bytes;
-            totals.anon_bytes += now.anon_bytes;
-            totals.swap_bytes += now.swap_bytes;
-            totals.threads += u64::from(now.threads);
-            totals.fds += u64::from(now.fds.unwrap_or(0));
+            tr.summary.observe(now, t, first);
+            // Counts members as it goes; the count is set from the members left, below.
+            totals.add(now);
             if let Some(p) = now.pss_bytes {
                 *pss_total.get_or_insert(0) += p;
             }
@@ -494,29 +390,9 @@ impl ProcessTree {
     }
 }
 
-fn is_dead(fs: &ProcFs, pid: u32, buf: &mut Vec<u8>) -> bool {
-    fs.stat(pid, buf)
-        .map_or(true, |s| matches!(s.state, 'Z' | 'X'))
-}
-
-fn parse_pid(name: &[u8]) -> Option<u32> {
-    if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(name).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pid_names() {
-        assert_eq!(parse_pid(b"123"), Some(123));
-        for bad in [&b""[..], b"self", b"12a", b"99999999999"] {
-            assert_eq!(parse_pid(bad), None);
-        }
-    }
 
     #[test]
     fn cadence_scales_with_interval() {

@@ -97,7 +97,60 @@ pub struct ProcessSummary {
     pub exited: bool,
 }
 
+impl TreeTotals {
+    /// Adds one process's reading (PSS apart: it is summed only where read).
+    pub(crate) fn add(&mut self, now: &ProcessSample) {
+        self.rss_bytes += now.rss_bytes;
+        self.anon_bytes += now.anon_bytes;
+        self.swap_bytes += now.swap_bytes;
+        self.threads += u64::from(now.threads);
+        self.fds += u64::from(now.fds.unwrap_or(0));
+        self.processes += 1;
+    }
+}
+
 impl ProcessSummary {
+    /// A process first seen at `t`, as its `stat` describes it, running `command`.
+    pub(crate) fn first_seen(
+        pid: u32,
+        stat: &super::procfs::Stat,
+        command: String,
+        t: f64,
+    ) -> Self {
+        ProcessSummary {
+            pid,
+            ppid: stat.ppid,
+            start_ticks: stat.start_ticks,
+            command,
+            first_seen_s: t,
+            last_seen_s: t,
+            first_anon_bytes: 0,
+            last_anon_bytes: 0,
+            peak_anon_bytes: 0,
+            peak_at_s: t,
+            peak_rss_bytes: 0,
+            peak_threads: stat.threads,
+            peak_fds: 0,
+            exited: false,
+        }
+    }
+
+    /// Folds in a reading at `t` (`first`: the process's first).
+    pub(crate) fn observe(&mut self, now: &ProcessSample, t: f64, first: bool) {
+        if first {
+            self.first_anon_bytes = now.anon_bytes;
+        }
+        self.last_seen_s = t;
+        self.last_anon_bytes = now.anon_bytes;
+        if now.anon_bytes > self.peak_anon_bytes {
+            self.peak_anon_bytes = now.anon_bytes;
+            self.peak_at_s = t;
+        }
+        self.peak_rss_bytes = self.peak_rss_bytes.max(now.rss_bytes);
+        self.peak_threads = self.peak_threads.max(now.threads);
+        self.peak_fds = self.peak_fds.max(now.fds.unwrap_or(0));
+    }
+
     /// Average growth of anonymous memory between first and last sight, bytes per second.
     pub fn growth_bytes_per_s(&self) -> f64 {
         let dt = self.last_seen_s - self.first_seen_s;

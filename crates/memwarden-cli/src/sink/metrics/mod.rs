@@ -156,7 +156,7 @@ impl Exporter {
     /// The series of one tree. The counters of events that alerts watch start at 0, so a
     /// first `limit` or `oom-kill` is an increase Prometheus can see.
     pub fn tree(&self, labels: TreeLabels) -> TreeMetrics {
-        for kind in ["leak", "limit", "oom-kill", "warn"] {
+        for kind in PRESET_EVENTS {
             let _ = self
                 .families
                 .events
@@ -166,6 +166,7 @@ impl Exporter {
             families: Arc::clone(&self.families),
             labels,
             verdict: None,
+            events: PRESET_EVENTS.map(String::from).to_vec(),
         }
     }
 
@@ -178,12 +179,17 @@ impl Exporter {
     }
 }
 
+/// The events whose counters exist from the start (alerts watch their increase).
+const PRESET_EVENTS: [&str; 4] = ["leak", "limit", "oom-kill", "warn"];
+
 /// One tree's series; fed as a sink.
 #[derive(Debug)]
 pub struct TreeMetrics {
     families: Arc<Families>,
     labels: TreeLabels,
     verdict: Option<VerdictKind>,
+    /// The event kinds counted so far, so [`forget`](TreeMetrics::forget) finds them all.
+    events: Vec<String>,
 }
 
 const KINDS: [VerdictKind; 4] = [
@@ -228,6 +234,37 @@ impl TreeMetrics {
             None => {
                 f.time_to_limit.remove(&self.labels);
             }
+        }
+    }
+
+    /// Removes every series of the tree (a group of `top` that has gone), so a scrape no
+    /// longer carries it.
+    pub fn forget(self) {
+        let f = &self.families;
+        for family in [
+            &f.floor,
+            &f.growth,
+            &f.time_to_limit,
+            &f.threads,
+            &f.fds,
+            &f.processes,
+        ] {
+            family.remove(&self.labels);
+        }
+        f.samples.remove(&self.labels);
+        let kinds = [
+            (&f.memory, &["anon", "rss", "pss", "cgroup"][..]),
+            (&f.growth_bound, &["low", "high"]),
+            (&f.threshold, &["limit", "warn"]),
+            (&f.verdict, &KINDS.map(VerdictKind::as_str)),
+        ];
+        for (family, names) in kinds {
+            for kind in names {
+                family.remove(&KindLabels::of(&self.labels, kind));
+            }
+        }
+        for kind in &self.events {
+            f.events.remove(&KindLabels::of(&self.labels, kind));
         }
     }
 
@@ -277,8 +314,12 @@ impl Sink for TreeMetrics {
             }
             Record::Verdict(v) => self.verdict(v),
             Record::Event(e) => {
+                let kind = e.kind.as_str();
+                if !self.events.iter().any(|k| k == kind) {
+                    self.events.push(kind.to_string());
+                }
                 f.events
-                    .get_or_create(&KindLabels::of(&self.labels, e.kind.as_str()))
+                    .get_or_create(&KindLabels::of(&self.labels, kind))
                     .inc();
             }
             Record::End(end) => {
@@ -346,5 +387,15 @@ mod tests {
         assert!(!exporter
             .scrape()
             .contains("memwarden_tree_time_to_limit_seconds{"));
+        // A tree forgotten (a group of `top` that has gone) leaves no series behind.
+        let other = exporter.tree(TreeLabels {
+            label: "other".into(),
+            tree: "command".into(),
+        });
+        tree.forget();
+        let text = exporter.scrape();
+        assert!(!text.contains("leaky"), "{text}");
+        assert!(text.contains(r#"label="other""#), "{text}");
+        drop(other);
     }
 }

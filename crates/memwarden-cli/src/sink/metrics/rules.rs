@@ -60,6 +60,9 @@ tests:
     input_series:
       - series: 'memwarden_tree_verdict{label="svc",tree="run",kind="leak",instance="h:9464",job="memwarden"}'
         values: '0 0 1 1 1 1'
+      # A group of `memwarden top --by cgroup`: its label is the group, its tree the grouping.
+      - series: 'memwarden_tree_verdict{label="nginx.service",tree="cgroup",kind="leak",instance="h:9464",job="memwarden"}'
+        values: '0 0 1 1 1 1'
       - series: 'memwarden_tree_time_to_limit_seconds{label="svc",tree="run",instance="h:9464",job="memwarden"}'
         values: '90000 80000 70000 60000 50000 40000 30000 20000 13000 12000 11000 10000 9000 8000 7000 6000 5000'
       - series: 'memwarden_events_total{label="svc",tree="run",kind="limit",instance="h:9464",job="memwarden"}'
@@ -76,6 +79,10 @@ tests:
           - exp_labels: {severity: warning, label: svc, tree: run, kind: leak, instance: "h:9464", job: memwarden}
             exp_annotations:
               summary: "svc (run) on h:9464 is leaking memory"
+              description: "memwarden's detector called a leak: the tree's memory floor keeps rising. See `memwarden report` on the host for the verdict's reason."
+          - exp_labels: {severity: warning, label: nginx.service, tree: cgroup, kind: leak, instance: "h:9464", job: memwarden}
+            exp_annotations:
+              summary: "nginx.service (cgroup) on h:9464 is leaking memory"
               description: "memwarden's detector called a leak: the tree's memory floor keeps rising. See `memwarden report` on the host for the verdict's reason."
       - eval_time: 12m
         alertname: MemwardenMemoryRunsOutWithinADay
