@@ -18,12 +18,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
+
+from machine import describe as describe_machine
 
 MIB = 1024 * 1024
 
@@ -43,21 +44,6 @@ def measure(rusage, argv, timeout=600):
             os.unlink(path)
     return dict(status=int(fields["status"]), cpu=float(fields["cpu_s"]),
                 rss=int(fields["maxrss_kib"]) / 1024, wall=wall, out=p.stdout, err=p.stderr)
-
-
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = next(int(l.split()[1]) * 1024 for l in f if l.startswith("MemTotal:"))
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
-    return f"{os.cpu_count()} × {model}, {mem / 2**30:.0f} GiB RAM, Linux {platform.release()}, " \
-           f"load average {load} at the start"
 
 
 def analyze(rusage, binary, trace):
@@ -126,7 +112,7 @@ def main():
     ap.add_argument("--write")
     a = ap.parse_args()
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    host = machine()
+    host = describe_machine()
     a.trace_path = os.path.join(a.work, f"trace-{a.points}.csv")
     if not os.path.exists(a.trace_path):
         subprocess.run([a.gentrace, str(a.points), a.trace_path], check=True)

@@ -11,7 +11,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from machine import describe as describe_machine
 
 GROUPS = 500
 PER_GROUP = 4
@@ -219,18 +220,6 @@ def soak(args, work, population, minutes):
     return readings
 
 
-def machine():
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        total = int(f.readline().split()[1]) // 1024
-    return f"{model}, {os.cpu_count()} cores, {total} MiB, Linux {platform.release()}"
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--memwarden", required=True)
@@ -271,7 +260,7 @@ def write(args, results, readings):
         "# `memwarden top`: cost and memory",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{args.command}` on "
-        f"{machine()}, with {mw['processes']} processes on the machine in {mw['groups']} groups "
+        f"{describe_machine()}, with {mw['processes']} processes on the machine in {mw['groups']} groups "
         f"(by command), every tool sampling every second for {args.seconds} s, one after "
         "another on the same processes. CPU is what the kernel accounted to each (user + "
         "system); per process-sample is that divided by samples × processes.",
