@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -276,13 +276,13 @@ fn each_group_has_its_series_and_a_gone_group_loses_them() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = top.stderr.take().unwrap();
+    // The line may arrive in pieces: read until it is whole.
+    let mut err = BufReader::new(top.stderr.take().unwrap());
     let addr = wait_for("the metrics address", Duration::from_secs(20), || {
-        let mut buf = [0u8; 256];
-        let n = err.read(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let at = text.find("http://")? + 7;
-        Some(text[at..].split('/').next()?.to_string())
+        let mut line = String::new();
+        err.read_line(&mut line).ok()?;
+        let at = line.find("http://")? + 7;
+        Some(line[at..].split('/').next()?.to_string())
     });
     let sleeper = Group::spawn(Command::new("sleep").arg("300"));
     let label = format!("label=\"{} sleep N\"", sleeper.id());
