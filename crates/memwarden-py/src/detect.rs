@@ -137,6 +137,7 @@ fn config(unit: &str, knobs: Option<&Bound<'_, PyDict>>) -> PyResult<DetectorCon
             "min_relative_rate_per_h" => c.min_relative_rate_per_h = number()?,
             "significance" => c.significance = number()?,
             "min_half_ratio" => c.min_half_ratio = number()?,
+            "min_rise_s" => c.min_rise_s = number()?,
             "bucket_s" => c.bucket_s = number()?,
             "max_buckets" => c.max_buckets = (number()? as usize).max(4),
             _ => {

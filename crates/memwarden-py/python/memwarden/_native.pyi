@@ -126,7 +126,7 @@ class Detector:
 
     ``unit`` is ``"bytes"`` or, for a count, its plural noun (``"threads"``); keyword
     arguments override the detector's knobs (``warmup_s``, ``min_span_s``, ``first_look_s``,
-    ``min_points``, ``min_rate_per_s``, ``min_relative_rate_per_h``,
+    ``min_points``, ``min_rate_per_s``, ``min_relative_rate_per_h``, ``min_rise_s``,
     ``significance``, ``min_half_ratio``, ``bucket_s``, ``max_buckets``, ``warmup_fraction``).
 
     >>> from memwarden import Detector

@@ -71,6 +71,10 @@ const CURVE: &[(&str, &[(&str, f64)])] = &[
     ("bucket_s 0.5", &[("bucket_s", 0.5)]),
     ("bucket_s 2", &[("bucket_s", 2.0)]),
     ("max_buckets 64", &[("max_buckets", 64.0)]),
+    ("min_rise_s 0", &[("min_rise_s", 0.0)]),
+    ("min_rise_s 30", &[("min_rise_s", 30.0)]),
+    ("min_rise_s 90", &[("min_rise_s", 90.0)]),
+    ("min_rise_s 180", &[("min_rise_s", 180.0)]),
 ];
 
 struct Args {
@@ -139,6 +143,7 @@ fn set_knob(config: &mut DetectorConfig, knob: &str, v: f64) {
         "min_relative_rate_per_h" => config.min_relative_rate_per_h = v,
         "significance" => config.significance = v,
         "min_half_ratio" => config.min_half_ratio = v,
+        "min_rise_s" => config.min_rise_s = v,
         "bucket_s" => config.bucket_s = v,
         "max_buckets" => config.max_buckets = v as usize,
         _ => panic!("unknown knob {knob}"),

@@ -273,10 +273,14 @@ pub(crate) fn judge(
     // Flat now: the last quarter rises slower than a leak could.
     let flat_now = latest.is_some_and(|l| l < HALF_SHARE * threshold);
     let rose = trend.p_plain < alpha;
-    let grew = rose && rise >= threshold * j.span();
-    // Not rising as fast as a leak would, or no sign of rising even at a lenient level.
-    // (Three points cannot reach the lenient level: they say nothing.)
-    let not_rising = slope < threshold || (n > 3 && trend.p_plain > LENIENT_P);
+    // Rose by enough to matter, by the fitted line and by the halves' levels.
+    let min_rise = threshold * config.min_rise_s;
+    let material = slope * j.span() >= min_rise;
+    let grew = rose && rise >= threshold * j.span() && rise >= min_rise;
+    // Not rising as fast as a leak would, by too little to matter, or with no sign of rising
+    // even at a lenient level. (Three points cannot reach the lenient level: they say nothing.)
+    let not_rising = slope < threshold || !material || (n > 3 && trend.p_plain > LENIENT_P);
+    let fast = rose && slope >= threshold && material;
     let slowing = recent
         .zip(early)
         .is_some_and(|(recent, early)| recent < r * early);
@@ -287,7 +291,8 @@ pub(crate) fn judge(
         // One drop in a floor that does not rise (a blip, a cache flushed once): nothing
         // to wait for.
         Shape::Stable
-    } else if n >= config.min_points && significant && slope >= threshold && to_the_end {
+    } else if n >= config.min_points && significant && slope >= threshold && material && to_the_end
+    {
         if !interval {
             j.interval = stats::sen_interval(&trend, &mut scratch.slopes);
         }
@@ -295,9 +300,9 @@ pub(crate) fn judge(
         Shape::Leak
     } else if grew && flat_now {
         Shape::Plateau
-    } else if (grew || (rose && slope >= threshold)) && slowing {
+    } else if (grew || fast) && slowing {
         Shape::Slowing
-    } else if grew || (rose && slope >= threshold) {
+    } else if grew || fast {
         Shape::Rising
     } else if not_rising {
         Shape::Stable
@@ -446,6 +451,7 @@ mod tests {
         DetectorConfig {
             min_rate_per_s: 1.0,
             min_relative_rate_per_h: 0.0,
+            min_rise_s: 0.0,
             ..DetectorConfig::default()
         }
     }
@@ -471,6 +477,20 @@ mod tests {
         assert_eq!(j.shape, Shape::Leak);
         assert_eq!(j.slope, 5.0);
         assert_eq!(j.group, 1);
+    }
+
+    #[test]
+    fn a_rise_too_small_to_matter_is_stable() {
+        // 5 a second for 39 s is fast enough, but adds 195: less than 200 s of the slowest leak.
+        let pts: Vec<_> = (0..40)
+            .map(|i| (i as f64, 100.0 + 5.0 * i as f64))
+            .collect();
+        let cfg = DetectorConfig {
+            min_rise_s: 200.0,
+            ..config()
+        };
+        let j = judge(&pts, &cfg, 0.001, true, None, &mut Scratch::default()).unwrap();
+        assert_eq!(j.shape, Shape::Stable);
     }
 
     #[test]

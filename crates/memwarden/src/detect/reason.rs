@@ -265,6 +265,13 @@ fn whole(cfg: &DetectorConfig, j: &Judgement, ended: bool) -> String {
                     format_seconds(j.span()),
                     q.rate(j.threshold),
                 )
+            } else if j.slope * j.span() < j.threshold * cfg.min_rise_s {
+                format!(
+                    "{floor} rose {} over {}, less than the {} a leak must add",
+                    q.amount(j.slope * j.span()),
+                    format_seconds(j.span()),
+                    q.amount(j.threshold * cfg.min_rise_s),
+                )
             } else {
                 format!(
                     "{floor} trend {} over {}, not significant (p={}; a leak needs p<{})",
