@@ -324,7 +324,7 @@ def write(args, results, readings):
         "descriptors opened beforehand, with nothing else: what any sampler of their memory "
         "pays at the least, on this machine at this time. memwarden also lists /proc every "
         "two seconds (a machine where processes start all the time), reads each new process's "
-        "stat, cmdline and statm, each process's status every 30 s and fd/ every 60 s, and "
+        "stat, cmdline and statm, each process's status every 30 s and counts its descriptors every 60 s (the size of fd/ on Linux 6.2 and later), and "
         "judges every group with four detectors.",
         "",
         "process-exporter ran with `-gather-smaps=false -threads=false` (its cheapest; memwarden "

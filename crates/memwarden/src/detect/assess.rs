@@ -60,6 +60,9 @@ pub(crate) fn assess(
             points: points.len(),
         };
     }
+    if let Some(j) = judge::flat(points, cfg, cfg.significance) {
+        return Finding::Whole(j);
+    }
     let mut points = points;
     let mut teeth = judge::saw(points, cfg, scratch);
     if let (Mode::Final, Teeth::Lone(i)) = (mode, teeth) {

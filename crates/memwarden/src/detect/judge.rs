@@ -317,6 +317,48 @@ pub(crate) fn judge(
     Some(j)
 }
 
+/// The judgement of a floor that has not moved (every value equal), as [`judge`] would make
+/// it, with nothing to compute: stable in every window. Most of `top`'s hundreds of groups
+/// are such floors, and nearly every count (threads, descriptors, processes) most of the
+/// time. `None` when the values differ, or there are too few points to judge.
+pub(crate) fn flat(
+    points: &[(f64, f64)],
+    config: &DetectorConfig,
+    alpha: f64,
+) -> Option<Judgement> {
+    let n = points.len();
+    let v = points.first()?.1;
+    if n < 4 || points.iter().any(|p| p.1 != v) {
+        return None;
+    }
+    // The points `judge` would keep: groups of k, the oldest remainder left out, each group's
+    // first point (all are its minimum).
+    let k = n.div_ceil(MAX_POINTS).min(n / 3).max(1);
+    let (start, end) = (points[n % k].0, points[n - k].0);
+    if end <= start {
+        return None;
+    }
+    Some(Judgement {
+        shape: Shape::Stable,
+        throughout: false,
+        start,
+        end,
+        points: n / k,
+        group: 1,
+        slope: 0.0,
+        interval: (0.0, 0.0),
+        p: 1.0,
+        early: 0.0,
+        recent: 0.0,
+        latest: 0.0,
+        decelerating: false,
+        rise: 0.0,
+        last: v,
+        threshold: config.threshold_at(v),
+        alpha,
+    })
+}
+
 /// The intercept of a line of `slope` through `points`: the median of `v − slope·t`.
 fn intercept(points: &[(f64, f64)], slope: f64, buf: &mut Vec<f64>) -> f64 {
     buf.clear();
@@ -477,6 +519,27 @@ mod tests {
         assert_eq!(j.shape, Shape::Leak);
         assert_eq!(j.slope, 5.0);
         assert_eq!(j.group, 1);
+    }
+
+    #[test]
+    fn a_flat_floor_is_judged_as_judge_would() {
+        let cfg = config();
+        for n in [4, 10, 48, 100] {
+            let pts: Vec<_> = (0..n).map(|i| (i as f64 * 2.0, 7.0)).collect();
+            let fast = flat(&pts, &cfg, 0.001).expect("a flat floor");
+            let full = judge(&pts, &cfg, 0.001, true, None, &mut Scratch::default()).unwrap();
+            assert_eq!(fast.shape, full.shape, "{n} points");
+            assert_eq!(
+                (fast.slope, fast.interval, fast.p, fast.rise, fast.last),
+                (full.slope, full.interval, full.p, full.rise, full.last),
+                "{n} points"
+            );
+            assert_eq!((fast.points, fast.group), (full.points, full.group));
+            assert_eq!((fast.start, fast.end), (full.start, full.end), "{n} points");
+        }
+        let mut moved: Vec<_> = (0..10).map(|i| (i as f64, 7.0)).collect();
+        moved[9].1 = 8.0;
+        assert!(flat(&moved, &cfg, 0.001).is_none());
     }
 
     #[test]

@@ -243,6 +243,9 @@ pub(crate) fn parse_kib(v: &str) -> Option<u64> {
 #[derive(Debug, Clone)]
 pub struct ProcFs {
     root: PathBuf,
+    /// Whether the root is a real procfs, whose `fd/` directories have a size (see
+    /// [`fd_count`](Self::fd_count)); a fixture tree's do not.
+    sized_fd_dirs: bool,
 }
 
 impl Default for ProcFs {
@@ -254,7 +257,13 @@ impl Default for ProcFs {
 impl ProcFs {
     /// A reader rooted at `root` (normally `/proc`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ProcFs { root: root.into() }
+        let root = root.into();
+        let sized_fd_dirs =
+            rustix::fs::statfs(&root).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC);
+        ProcFs {
+            root,
+            sized_fd_dirs,
+        }
     }
 
     /// The proc root.
@@ -310,11 +319,23 @@ impl ProcFs {
         Ok(String::from_utf8_lossy(trimmed).replace('\0', " "))
     }
 
-    /// Counts open descriptors by listing `fd/` (one `getdents` pass into a buffer on the
-    /// stack: no allocation per descriptor).
+    /// Counts open descriptors. Since Linux 6.2 the size of `fd/` is the count: one `statx`
+    /// instead of an open, a `getdents` pass and a close, and any user may read it (only the
+    /// owner or root may list the directory), so other users' processes are counted too.
+    /// Older kernels say 0, as does a process with no descriptors: then `fd/` is listed (one
+    /// `getdents` pass into a buffer on the stack: no allocation per descriptor).
     pub fn fd_count(&self, pid: u32) -> Result<u32, ReadError> {
         use rustix::fs::{Mode, OFlags, RawDir};
         let path = self.path(pid, "fd");
+        if self.sized_fd_dirs {
+            if let Some(n) = rustix::fs::stat(&path)
+                .ok()
+                .and_then(|st| u32::try_from(st.st_size).ok())
+                .filter(|&n| n > 0)
+            {
+                return Ok(n);
+            }
+        }
         let failed = |e: rustix::io::Errno| ReadError::from_io(pid, &path, e.into());
         let dir = rustix::fs::open(
             &path,
@@ -411,6 +432,44 @@ pub fn read_held(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptors_are_counted_alike_by_size_and_by_listing() {
+        use std::process::{Command, Stdio};
+        // A child holding exactly its three standard descriptors, then 3 + 64 of them.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import os,sys\nfds=[os.open('/dev/null',0) for _ in range(64)]\nsys.stdin.read()",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let pid = child.id();
+        let sized = ProcFs::default();
+        assert!(sized.sized_fd_dirs && !ProcFs::new(std::env::temp_dir()).sized_fd_dirs);
+        let listed = ProcFs {
+            sized_fd_dirs: false,
+            ..ProcFs::default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let n = loop {
+            let n = listed.fd_count(pid).expect("own child's fd/ lists");
+            if n >= 67 {
+                break n;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "64 descriptors opened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(sized.fd_count(pid).unwrap(), n);
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert!(sized.fd_count(pid).is_err() && listed.fd_count(pid).is_err());
+    }
 
     #[test]
     fn stat_with_hostile_command_name() {

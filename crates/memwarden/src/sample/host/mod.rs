@@ -8,10 +8,10 @@
 //! processes — those that exit are found by reading them; `stat`, `cmdline` and (when needed)
 //! `cgroup` are read once per new process; `status` (swap, threads, a new name after an exec)
 //! every [`HostCadence::slow_every`] samples per process (thirty seconds by default) and the
-//! `fd/` directory every [`HostCadence::fds_every`] (sixty), staggered so each sample pays for
-//! a share of the machine; PSS is never read (`smaps_rollup` costs ten times a `statm`). A
+//! descriptors counted every [`HostCadence::fds_every`] (sixty), staggered so each sample pays
+//! for a share of the machine; PSS is never read (`smaps_rollup` costs ten times a `statm`). A
 //! group's cgroup usage is one `pread` of a held file per sample, its limit is read again
-//! every minute. Measured beside procps `top` and the held-`statm` floor in
+//! every minute (once per cgroup, however many groups share it). Measured beside procps `top` and the held-`statm` floor in
 //! `bench/results/top.md`.
 //!
 //! Memory: about 0.5 KiB per live process (its held descriptor, its command line cut to
@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod types;
@@ -46,6 +46,9 @@ struct Tracked {
     /// The command name as last seen, to notice an exec.
     comm: String,
     reads: u32,
+    /// Running before the first sample: long past its exec, so its second reading need not
+    /// read `status` again.
+    preexisting: bool,
     mark: u32,
     fds_denied: bool,
     now: ProcessSample,
@@ -67,6 +70,28 @@ struct Other {
     unreadable: bool,
 }
 
+/// Cgroup limits, each cgroup's read at most once per period of [`HostCadence::limits_every`]
+/// samples: groups share cgroups (a user's session, a service's helpers), and each read walks
+/// the cgroup's ancestors.
+#[derive(Debug, Default)]
+struct Limits {
+    period: u64,
+    read: HashMap<PathBuf, Option<u64>>,
+}
+
+impl Limits {
+    fn of(&mut self, hierarchy: &MemoryHierarchy, dir: &Path, period: u64) -> Option<u64> {
+        if self.period != period {
+            self.read.clear();
+            self.period = period;
+        }
+        *self
+            .read
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| hierarchy.limit_of(dir))
+    }
+}
+
 /// Samples every process of the machine and sums them into groups.
 #[derive(Debug)]
 pub struct HostSampler {
@@ -74,6 +99,7 @@ pub struct HostSampler {
     by: GroupBy,
     cadence: HostCadence,
     hierarchy: MemoryHierarchy,
+    limits: Limits,
     machine: MachineReader,
     lister: ProcLister,
     start: Instant,
@@ -121,6 +147,7 @@ impl HostSampler {
             by,
             cadence,
             hierarchy,
+            limits: Limits::default(),
             machine,
             start: Instant::now(),
             procs: HashMap::new(),
@@ -288,6 +315,7 @@ impl HostSampler {
                 slot,
                 comm: stat.comm,
                 reads: 0,
+                preexisting: self.sample_index == 0,
                 mark: self.pass,
                 fds_denied: false,
                 now: ProcessSample {
@@ -373,7 +401,10 @@ impl HostSampler {
                 .and_then(|f| File::open(f).ok()),
             _ => None,
         };
-        let limit_bytes = dir.as_deref().and_then(|d| self.hierarchy.limit_of(d));
+        let period = self.sample_index / u64::from(self.cadence.limits_every.max(1));
+        let limit_bytes = dir
+            .as_deref()
+            .and_then(|d| self.limits.of(&self.hierarchy, d, period));
         let group = HostGroup {
             id: self.next_id,
             name,
@@ -437,10 +468,10 @@ impl HostSampler {
                 gone.push(pid);
                 continue;
             };
-            // The first two readings read status too: a process first seen between its
-            // fork and its exec has usually executed by the second.
+            // The first two readings of a new process read status too: one first seen
+            // between its fork and its exec has usually executed by the second.
             let first = p.reads == 0;
-            let young = p.reads < 2;
+            let young = first || (p.reads == 1 && !p.preexisting);
             p.reads = p.reads.saturating_add(1);
             let now = &mut p.now;
             // Stagger the slower reads by PID so each sample pays for a share of the machine.
@@ -521,6 +552,7 @@ impl HostSampler {
     /// have no process left, and forgets those gone for long enough.
     fn settle_groups(&mut self, t: f64) {
         let limits_every = u64::from(self.cadence.limits_every.max(1));
+        let period = self.sample_index / limits_every;
         let forget_after = match self.by {
             GroupBy::Process => 0.0,
             _ => self.cadence.forget_after_s,
@@ -553,7 +585,7 @@ impl HostSampler {
             }
             if (i as u64 + self.sample_index).is_multiple_of(limits_every) {
                 if let Some(dir) = &group.cgroup_dir {
-                    group.limit_bytes = self.hierarchy.limit_of(dir);
+                    group.limit_bytes = self.limits.of(&self.hierarchy, dir, period);
                 }
             }
         }
