@@ -11,8 +11,8 @@
 //! descriptors counted every [`HostCadence::fds_every`] (sixty), staggered so each sample pays
 //! for a share of the machine; PSS is never read (`smaps_rollup` costs ten times a `statm`). A
 //! group's cgroup usage is one `pread` of a held file per sample, its limit is read again
-//! every minute (once per cgroup, however many groups share it). Measured beside procps `top` and the held-`statm` floor in
-//! `bench/results/top.md`.
+//! every minute (once per cgroup, however many groups share it). Measured beside procps `top`
+//! and the held-`statm` floor in `bench/results/top.md`.
 //!
 //! Memory: about 0.5 KiB per live process (its held descriptor, its command line cut to
 //! [`COMMAND_MAX`] bytes, its summary) and 0.3 KiB per group, plus the group's name. A group
