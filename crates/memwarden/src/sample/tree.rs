@@ -1,10 +1,11 @@
 //! Where the tree is walked: which processes belong to the watched tree, and what each one uses.
 //!
 //! Cost model (BENCHMARKS.md): every sample re-reads each member's `statm` through a held
-//! descriptor with one `pread`; `status` (swap, threads) and the `fd/` directory are read once
-//! per "slow period" (about a second), staggered across processes so no sample pays for all;
-//! `smaps_rollup` (PSS, ~10x dearer) ten times less often; `stat` and `cmdline` once per new
-//! process. Membership comes from the cgroup's `cgroup.procs` when the tree has a cgroup,
+//! descriptor with one `pread`; `status` (swap, threads) and the descriptors' count (see
+//! [`ProcFs::fd_count`](super::procfs::ProcFs::fd_count)) are read once per "slow period"
+//! (about a second), staggered across processes so no sample pays for all; `smaps_rollup`
+//! (PSS, ~10x dearer) ten times less often; `stat` and `cmdline` once per new process.
+//! Membership comes from the cgroup's `cgroup.procs` when the tree has a cgroup,
 //! otherwise from one `getdents` pass over `/proc` that reads `stat` only for PIDs not seen before.
 
 use std::collections::{HashMap, HashSet};
@@ -39,7 +40,7 @@ pub struct Descendants {
 /// How often the dearer per-process files are read.
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
-    /// Samples between reads of `status` and `fd/` for one process.
+    /// Samples between reads of `status` and counts of descriptors for one process.
     pub slow_every: u32,
     /// Samples between reads of `smaps_rollup` for one process.
     pub pss_every: u32,

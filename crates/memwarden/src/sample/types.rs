@@ -26,7 +26,7 @@ pub struct TreeTotals {
     pub pss_bytes: Option<u64>,
     /// Threads summed.
     pub threads: u64,
-    /// Open descriptors summed over processes whose `fd/` could be listed.
+    /// Open descriptors summed over processes whose descriptors could be counted.
     pub fds: u64,
     /// Live processes.
     pub processes: u32,

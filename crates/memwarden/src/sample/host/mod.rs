@@ -80,7 +80,16 @@ struct Limits {
 }
 
 impl Limits {
-    fn of(&mut self, hierarchy: &MemoryHierarchy, dir: &Path, period: u64) -> Option<u64> {
+    /// The limit over cgroup `dir` at sample `index` of a cadence reading limits `every`
+    /// samples.
+    fn of(
+        &mut self,
+        hierarchy: &MemoryHierarchy,
+        dir: &Path,
+        index: u64,
+        every: u32,
+    ) -> Option<u64> {
+        let period = index / u64::from(every.max(1));
         if self.period != period {
             self.read.clear();
             self.period = period;
@@ -401,10 +410,10 @@ impl HostSampler {
                 .and_then(|f| File::open(f).ok()),
             _ => None,
         };
-        let period = self.sample_index / u64::from(self.cadence.limits_every.max(1));
+        let (index, every) = (self.sample_index, self.cadence.limits_every);
         let limit_bytes = dir
             .as_deref()
-            .and_then(|d| self.limits.of(&self.hierarchy, d, period));
+            .and_then(|d| self.limits.of(&self.hierarchy, d, index, every));
         let group = HostGroup {
             id: self.next_id,
             name,
@@ -552,7 +561,6 @@ impl HostSampler {
     /// have no process left, and forgets those gone for long enough.
     fn settle_groups(&mut self, t: f64) {
         let limits_every = u64::from(self.cadence.limits_every.max(1));
-        let period = self.sample_index / limits_every;
         let forget_after = match self.by {
             GroupBy::Process => 0.0,
             _ => self.cadence.forget_after_s,
@@ -585,7 +593,12 @@ impl HostSampler {
             }
             if (i as u64 + self.sample_index).is_multiple_of(limits_every) {
                 if let Some(dir) = &group.cgroup_dir {
-                    group.limit_bytes = self.limits.of(&self.hierarchy, dir, period);
+                    group.limit_bytes = self.limits.of(
+                        &self.hierarchy,
+                        dir,
+                        self.sample_index,
+                        self.cadence.limits_every,
+                    );
                 }
             }
         }

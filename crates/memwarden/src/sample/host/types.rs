@@ -10,7 +10,7 @@ use crate::sample::types::Sample;
 pub const COMMAND_MAX: usize = 256;
 /// Seconds between two reads of one process's `status` at the default cadence.
 const SLOW_PERIOD_S: f64 = 30.0;
-/// Seconds between two listings of its `fd/` (the dearest read, and descriptors leak slowly).
+/// Seconds between two counts of its descriptors (descriptors leak slowly).
 const FDS_PERIOD_S: f64 = 60.0;
 /// Seconds between two listings of `/proc` at most: a listing costs about a microsecond per
 /// process (the kernel fills a directory entry for each), half the cost of reading them all.
@@ -25,9 +25,10 @@ const FORGET_AFTER_S: f64 = 300.0;
 pub enum GroupBy {
     /// Each process on its own (PID and start time).
     Process,
-    /// The shape of the command line (see [`command_shape`]).
+    /// The shape of the command line (see [`command_shape`](crate::sample::group::command_shape)).
     Command,
-    /// The systemd unit, container or pod of the process's cgroup (see [`cgroup_unit`]).
+    /// The systemd unit, container or pod of the process's cgroup (see
+    /// [`cgroup_unit`](crate::sample::group::cgroup_unit)).
     Cgroup,
 }
 
@@ -47,7 +48,7 @@ impl GroupBy {
 pub struct HostCadence {
     /// Samples between two reads of one process's `status`.
     pub slow_every: u32,
-    /// Samples between two listings of one process's `fd/`.
+    /// Samples between two counts of one process's descriptors.
     pub fds_every: u32,
     /// Samples between two listings of `/proc` (new processes are found then; those that
     /// exit are found at every sample).
@@ -62,7 +63,7 @@ pub struct HostCadence {
 
 impl HostCadence {
     /// The default cadence for a sampling interval: `/proc` listed every two seconds, each
-    /// process's `status` every thirty and its `fd/` every sixty, limits every minute, gone
+    /// process's `status` every thirty and its descriptors every sixty, limits every minute, gone
     /// groups kept five minutes, as many held files as the soft descriptor limit leaves room
     /// for.
     pub fn for_interval(interval: Duration) -> Self {
