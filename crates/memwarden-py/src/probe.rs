@@ -46,11 +46,7 @@ fn counts() -> PyResult<(u32, u32, u64)> {
         .map_err(|e| os_error("fd", e))?
         .saturating_sub(1);
     let page = rustix::param::page_size() as u64;
-    Ok((
-        fds,
-        status.threads,
-        (m.resident - m.shared) * page + status.swap_bytes,
-    ))
+    Ok((fds, status.threads, m.anon_bytes(page) + status.swap_bytes))
 }
 
 /// trim() -> bool

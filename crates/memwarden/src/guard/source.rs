@@ -137,7 +137,7 @@ impl OwnMemory {
         self.reads = self.reads.wrapping_add(1);
         let n = procfs::read_held(&self.statm, &mut self.buf).ok()?;
         let m = procfs::parse_statm(&self.buf[..n])?;
-        Some((m.resident - m.shared) * self.page_size + self.swap_bytes)
+        Some(m.anon_bytes(self.page_size) + self.swap_bytes)
     }
 }
 

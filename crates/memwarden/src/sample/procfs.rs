@@ -126,6 +126,13 @@ pub struct Statm {
     pub shared: u64,
 }
 
+impl Statm {
+    /// Anonymous resident memory (RssAnon) in bytes, for pages of `page_size` bytes.
+    pub fn anon_bytes(&self, page_size: u64) -> u64 {
+        self.resident.saturating_sub(self.shared) * page_size
+    }
+}
+
 /// Parses `/proc/PID/statm` (`size resident shared text lib data dt`).
 /// A kernel thread's or zombie's statm is all zeros (or empty): that reads as zero memory.
 ///

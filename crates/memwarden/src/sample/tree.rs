@@ -373,7 +373,7 @@ impl ProcessTree {
                 }
             }
             now.rss_bytes = statm.resident * self.page_size;
-            now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
+            now.anon_bytes = statm.anon_bytes(self.page_size) + now.swap_bytes;
 
             tr.summary.observe(now, t, first);
             // Counts members as it goes; the count is set from the members left, below.

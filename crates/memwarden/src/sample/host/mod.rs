@@ -501,7 +501,7 @@ impl HostSampler {
                 }
             }
             now.rss_bytes = statm.resident * self.page_size;
-            now.anon_bytes = (statm.resident - statm.shared) * self.page_size + now.swap_bytes;
+            now.anon_bytes = statm.anon_bytes(self.page_size) + now.swap_bytes;
             fds_denied += u32::from(p.fds_denied);
 
             p.summary.observe(now, t, p.reads == 1);
