@@ -1,8 +1,8 @@
 //! `run --heap` on real programs: C programs built here with gcc (one leaking call site among
-//! churning ones; a fork storm with threads, dlopen and an allocating signal handler; a
-//! static program), the Rust scenarios S4 and S5, and a SQLite leak through rusqlite. Each
-//! checks what the report says about the sites and that the command's own output and exit
-//! status came through untouched.
+//! churning ones; a fork storm with threads, dlopen and an allocating signal handler; tens
+//! of thousands of sampled blocks live at once; a static program), the Rust scenarios S4 and
+//! S5, and a SQLite leak through rusqlite. Each checks what the report says about the sites
+//! and that the command's own output and exit status came through untouched.
 
 mod common;
 
@@ -219,6 +219,24 @@ fn forks_threads_dlopen_and_an_allocating_signal_handler_run_unchanged() {
         "{}",
         describe(&report)
     );
+}
+
+#[test]
+fn every_sampled_free_is_seen_with_tens_of_thousands_of_samples_live() {
+    let lab = Lab::new();
+    let prog = gcc(&lab, "many_live.c", &[]);
+    let (out, report) = run_heap(&lab, &["--heap-sample", "1"], &[prog.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "40 rounds of 30000 blocks\n");
+    let heap = &report["heap"];
+    // 1.2 million allocations, each sampled; a lost free would fill the live set.
+    assert!(heap["samples"].as_u64().unwrap() >= 1_200_000, "{heap}");
+    assert_eq!(heap["dropped_samples"], 0, "{heap}");
+    let kept = sites(&report)
+        .iter()
+        .find(|s| s["function"] == "keep")
+        .unwrap_or_else(|| panic!("no site `keep`:\n{}", describe(&report)));
+    assert_ne!(kind(kept), "leak", "{}", describe(&report));
 }
 
 #[test]

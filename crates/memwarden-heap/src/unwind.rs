@@ -97,13 +97,18 @@ impl Stacks {
     }
 
     /// Writes the return addresses of the current call stack into `out`, innermost first,
-    /// leaving out this library's own frames; `stack` bounds every read. Returns the count.
+    /// from the caller of the interposed function outward; `stack` bounds every read.
+    /// Returns the count.
     #[inline(never)]
     pub fn capture(&mut self, stack: Range<u64>, out: &mut [u64; MAX_FRAMES]) -> usize {
         let mut n = 0;
         let own = self.own.clone();
         let mut keep = |address: u64| {
-            if n == 0 && own.contains(&address) {
+            // The innermost frames are the sampler's, under the loader's `dl_iterate_phdr`
+            // (see `modules::with_loader_lock`): whatever came before a frame of this
+            // library is dropped with it. The program only enters it through `malloc` & co.
+            if own.contains(&address) {
+                n = 0;
                 return true;
             }
             out[n] = address;
