@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use memwarden::detect::{Detector, DetectorConfig};
 
 use super::protocol::Record;
-use super::symbols::{Frame, Namer};
+use super::symbols::{is_system_object, Frame, Namer};
 
 /// Most call sites told apart; samples from further sites count under one "other sites"
 /// entry. Bounds memwarden's memory (each site has a detector of a few KiB).
@@ -209,7 +209,13 @@ impl Profile {
         }
         let objects = &self.objects;
         let namer = &mut self.namer;
-        let own = |r: &CodeRef| namer.frames(objects, *r).iter().any(Frame::is_own_code);
+        // A system library is never the program's own code: no need to name its frames here.
+        let own = |r: &CodeRef| {
+            objects
+                .get(r.object as usize)
+                .is_none_or(|p| !is_system_object(p))
+                && namer.frames(objects, *r).iter().any(Frame::is_own_code)
+        };
         let cut = raw.iter().position(own).unwrap_or(0);
         let i = self.site_of(raw[cut..].to_vec(), &raw[..cut]);
         if self.raw_index.len() >= MAX_RAW_STACKS {

@@ -3,7 +3,7 @@
 //! memwarden's receiver, so the watched processes do none of this work.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{CodeInfo, Input, Symbolized, Symbolizer};
@@ -69,15 +69,22 @@ impl Frame {
     /// site is named after the first such frame: a leak inside SQLite called from `f` is
     /// `f`'s leak.
     pub fn is_own_code(&self) -> bool {
-        const SYSTEM: [&str; 4] = ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
         const DEPENDENCIES: [&str; 3] = ["/.cargo/registry/", "/.cargo/git/", "/usr/include/"];
         !self.is_plumbing()
-            && !SYSTEM.iter().any(|s| self.object.starts_with(s))
+            && !is_system_object(Path::new(&self.object))
             && !self
                 .file
                 .as_deref()
                 .is_some_and(|f| DEPENDENCIES.iter().any(|d| f.contains(d)))
     }
+}
+
+/// Whether `path` is a library or program of the system (`/lib`, `/usr/lib`): never the
+/// program's own code, whatever is found at an address in it.
+pub fn is_system_object(path: &Path) -> bool {
+    const SYSTEM: [&str; 4] = ["/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"];
+    let path = path.as_os_str().as_encoded_bytes();
+    SYSTEM.iter().any(|s| path.starts_with(s.as_bytes()))
 }
 
 fn short(path: &str) -> &str {
@@ -140,7 +147,13 @@ impl Namer {
             address: r.address,
         };
         let sym = path.and_then(|p| {
-            let src = Source::Elf(Elf::new(p));
+            let mut elf = Elf::new(p);
+            // A system library's debug information is a separate file (Debian's `-dbg`
+            // packages), compressed and checksummed: reading libc's was most of the
+            // receiver's CPU in a 10 s run. Its frames are never the program's own code, so
+            // they are named from its symbol table, without file and line.
+            elf.debug_syms = !is_system_object(p);
+            let src = Source::Elf(elf);
             let found = self
                 .symbolizer
                 .symbolize_single(&src, Input::VirtOffset(r.address));
