@@ -21,6 +21,7 @@
 //! straight through. `fork` takes the one lock in a prepare handler, so a child never inherits
 //! it held; a child opens its own connection on its first sample.
 
+mod countdown;
 mod hooks;
 mod live;
 mod lock;

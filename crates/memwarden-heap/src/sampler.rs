@@ -8,6 +8,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use crate::countdown;
 use crate::live::LiveSet;
 use crate::lock::SpinLock;
 use crate::modules;
@@ -30,10 +31,9 @@ static IN_LOADER: AtomicUsize = AtomicUsize::new(0);
 /// `MEMWARDEN_HEAP_SOCKET`, copied at start-up.
 static SOCKET: OnceLock<Vec<u8>> = OnceLock::new();
 
-/// What a thread keeps: plain cells, so the slot needs no destructor and no lazy set-up.
+/// What a thread keeps besides its countdown ([`countdown`], touched by every allocation):
+/// plain cells, so the slot needs no destructor and no lazy set-up.
 struct Thread {
-    /// Bytes left before the next sample.
-    remaining: Cell<i64>,
     /// xorshift state; 0 until the thread's first sample decision.
     rng: Cell<u64>,
     /// Inside the sampler: anything allocated now goes straight through.
@@ -45,7 +45,6 @@ struct Thread {
 thread_local! {
     static THREAD: Thread = const {
         Thread {
-            remaining: Cell::new(0),
             rng: Cell::new(0),
             busy: Cell::new(false),
             stack: Cell::new((0, 0)),
@@ -106,31 +105,36 @@ pub fn allocated(p: *mut c_void, size: usize) {
     if p.is_null() {
         return;
     }
-    THREAD.with(|t| {
-        let left = t.remaining.get() - size.min(1 << 62) as i64;
-        t.remaining.set(left);
-        if left <= 0 {
-            sample(t, p as usize, size);
-        }
+    let crossed = countdown::with(|remaining| {
+        let left = remaining.get() - size.min(1 << 62) as i64;
+        remaining.set(left);
+        left <= 0
     });
+    if crossed {
+        sample(p as usize, size);
+    }
 }
 
 /// The allocation crossed the thread's countdown (or the thread has none yet).
 #[cold]
 #[inline(never)]
-fn sample(t: &Thread, p: usize, size: usize) {
+fn sample(p: usize, size: usize) {
+    countdown::with(|remaining| THREAD.with(|t| sample_in(t, remaining, p, size)));
+}
+
+fn sample_in(t: &Thread, remaining: &Cell<i64>, p: usize, size: usize) {
     if t.busy.get() {
         return;
     }
     let mean = MEAN.load(Ordering::Acquire);
     if STOPPED.load(Ordering::Relaxed) {
         // Never again in this thread, in practice.
-        t.remaining.set(i64::MAX / 2);
+        remaining.set(i64::MAX / 2);
         return;
     }
     if mean == 0 {
         // Before start-up: decide again at the next allocation.
-        t.remaining.set(0);
+        remaining.set(0);
         return;
     }
     t.busy.set(true);
@@ -138,13 +142,13 @@ fn sample(t: &Thread, p: usize, size: usize) {
         // The thread's first decision: start its countdown now, then count this allocation.
         seed(t);
         let left = gap(t, mean) - size.min(1 << 62) as i64;
-        t.remaining.set(left);
+        remaining.set(left);
         if left > 0 {
             t.busy.set(false);
             return;
         }
     }
-    t.remaining.set(gap(t, mean));
+    remaining.set(gap(t, mean));
     let sp = unwind::stack_pointer();
     let stack = unwind::stack_bounds(sp, &t.stack);
     let weight = weight(size as f64, mean as f64);
