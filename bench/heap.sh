@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # The cost of `memwarden run --heap` (results in bench/results/heap.md), side by side in one run:
 #   1. wall time and CPU time on allocation-heavy real programs at the default sample interval:
-#      GCC's compiler proper (cc1 -O0; heaptrack 1.4 aborts on -O1) on the preprocessed SQLite amalgamation, the sqlite3
-#      shell building and querying a million-row table with JSON functions, and scenario S4
-#      at ten times its rate; each plain, under `memwarden run`, under `memwarden run --heap`
-#      and under heaptrack, in interleaved rounds (medians);
+#      GCC's compiler proper (cc1 -O0; heaptrack 1.4 aborts on -O1) on the preprocessed SQLite
+#      amalgamation, the sqlite3 shell building and querying a million-row table with JSON
+#      functions, scenario S4 at ten times its rate, and a loop of small malloc/free pairs (the
+#      worst case per call); each plain, under `memwarden run` and under `memwarden run --heap`
+#      in every round, under heaptrack in every third, in a shuffled order each round (medians,
+#      with a bootstrap 95 % interval of the --heap overhead);
 #   2. the interposer's memory per process: anonymous memory of a churning program with and
 #      without it, after a short and a long run, and with its live-sample set full.
 #
 #   bench/heap.sh [--rounds N] [--quick] [--no-write]
 #
 # Needs: gcc, sqlite3 and heaptrack (Debian: apt-get install -y sqlite3 heaptrack), cargo.
-# About 10 minutes with the defaults (heaptrack's runs are most of it).
+# About 15 minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/bench/out/heap
-rounds=3
+rounds=9
 write=1
 long=100
 while [ $# -gt 0 ]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
-        --quick) rounds=1; long=20; shift ;;
+        --quick) rounds=3; long=20; shift ;;
         --no-write) write=0; shift ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "bench/heap.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -54,7 +56,7 @@ MW=$ROOT/target/release/memwarden
 S4=$ROOT/target/release/s4-leaky
 export MW OUT CC1 S4
 python3 - "$rounds" "$long" "$write" <<'PY'
-import json, os, platform, resource, statistics, subprocess, sys, time
+import json, os, platform, random, resource, statistics, subprocess, sys, time
 
 rounds, long_s, write = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 MW, OUT, CC1, S4 = (os.environ[k] for k in ("MW", "OUT", "CC1", "S4"))
@@ -72,6 +74,7 @@ WORKLOADS = {
     "cc1 -O0 sqlite3.c (GCC 12)": [CC1, "-quiet", "-fpreprocessed", "-O0", f"{OUT}/sqlite3.i", "-o", "/dev/null"],
     "sqlite3 shell (1M rows, index, JSON queries)": ["sqlite3", "-init", f"{OUT}/db.sql", ":memory:", ".quit"],
     "S4 leaky at 10x rate (10 s)": [S4, "--duration", "10", "--scale", "10"],
+    "malloc/free loop, 50 M pairs of 16–528 B (worst case per call)": [f"{OUT}/churn", "50", "0", "528"],
 }
 CONFIGS = {
     "plain": lambda c: c,
@@ -92,14 +95,28 @@ def measure(cmd):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
+# heaptrack costs tens of percent: a few rounds tell its overhead; ours needs all of them.
+shuffle = random.Random(1)
 results = {}
 for name, cmd in WORKLOADS.items():
     for config in CONFIGS:
         results[(name, config)] = []
     for r in range(rounds):
-        for config, wrap in CONFIGS.items():
-            results[(name, config)].append(measure(wrap(cmd)))
+        configs = [c for c in CONFIGS if c != "heaptrack" or r % 3 == 0]
+        shuffle.shuffle(configs)
+        for config in configs:
+            results[(name, config)].append(measure(CONFIGS[config](cmd)))
             print(f"{name} / {config} round {r + 1}: {results[(name, config)][-1][0]:.2f} s", file=sys.stderr)
+
+def overhead_interval(name, i):
+    """The --heap overhead (ratio of medians, %) and its bootstrap 95 % interval over the rounds."""
+    ours = [x[i] for x in results[(name, "memwarden run --heap")]]
+    base = [x[i] for x in results[(name, "memwarden run")]]
+    draw = random.Random(2)
+    boot = sorted(
+        (statistics.median(draw.choices(ours, k=len(ours))) / statistics.median(draw.choices(base, k=len(base))) - 1) * 100
+        for _ in range(2000))
+    return (statistics.median(ours) / statistics.median(base) - 1) * 100, boot[50], boot[1949]
 
 def med(name, config, i):
     return statistics.median(x[i] for x in results[(name, config)])
@@ -126,12 +143,12 @@ machine = f"{platform.node()}, {os.cpu_count()} cores, {platform.machine()}, Lin
 lines += ["# `run --heap`: overhead and memory", "",
           f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine} (shared with other "
           f"work: ratios within one run are what to read), by `bench/heap.sh --rounds {rounds}`.", "",
-          "Medians of interleaved rounds. *heap overhead* is `memwarden run --heap` against `memwarden run` "
-          "(what turning `--heap` on costs); heaptrack's is against the plain command. Targets: heap "
-          "overhead ≤ 3 % wall at the default sample interval (512 KiB), at least 20× less than "
-          "heaptrack's.", "",
-          "| workload | plain | memwarden run | run --heap | heaptrack | --heap overhead (wall / CPU) | heaptrack overhead (wall / CPU) | ratio (wall / CPU) |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+          f"Medians of {rounds} rounds in a shuffled order (heaptrack: every third round). *--heap overhead* "
+          "is `memwarden run --heap` against `memwarden run` (what turning `--heap` on costs), with its bootstrap "
+          "95 % interval over the rounds; heaptrack's is against the plain command. Targets: --heap overhead "
+          "≤ 3 % wall at the default sample interval (512 KiB), at least 20× less than heaptrack's.", "",
+          "| workload | plain | memwarden run | run --heap | heaptrack | --heap overhead, wall | --heap overhead, CPU | heaptrack overhead (wall / CPU) | ratio (wall / CPU) |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 NOISE = 0.5  # % below which an overhead is taken as this, for ratios: the rounds' noise is larger
 
 def ratio(theirs, ours):
@@ -139,13 +156,16 @@ def ratio(theirs, ours):
         return "n/a"
     return f"{theirs / max(ours, NOISE):.0f}×" + (" (ours within noise)" if ours < NOISE else "")
 
+def interval(o, lo, hi):
+    return f"{o:+.1f} % ({lo:+.1f} … {hi:+.1f})"
+
 for name in WORKLOADS:
     p, r, h, t = (med(name, c, 0) for c in CONFIGS)
     pc, rc, hc, tc = (med(name, c, 1) for c in CONFIGS)
-    ho, hoc = (h - r) / r * 100, (hc - rc) / rc * 100
+    ho, hoc = overhead_interval(name, 0), overhead_interval(name, 1)
     to, toc = (t - p) / p * 100, (tc - pc) / pc * 100
-    lines.append(f"| {name} | {p:.2f} s | {r:.2f} s | {h:.2f} s | {t:.2f} s | {ho:+.1f} % / {hoc:+.1f} % | "
-                 f"{to:+.0f} % / {toc:+.0f} % | {ratio(to, ho)} / {ratio(toc, hoc)} |")
+    lines.append(f"| {name} | {p:.2f} s | {r:.2f} s | {h:.2f} s | {t:.2f} s | {interval(*ho)} | {interval(*hoc)} | "
+                 f"{to:+.0f} % / {toc:+.0f} % | {ratio(to, ho[0])} / {ratio(toc, hoc[0])} |")
 lines += ["", "S4 runs for a fixed time, so its wall time cannot grow much: its CPU overhead is the figure to read.", "",
           "## Interposer memory per process", "",
           "Anonymous memory (RssAnon) of `bench/src/heap_churn.c` at its end (the same allocations either way), "

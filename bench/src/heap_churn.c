@@ -1,8 +1,9 @@
-/* Allocation-heavy work for the `--heap` memory benchmark: the given millions of operations,
- * each freeing one block of a bounded working set and allocating another of any size (with a
- * second argument, also leaking a 4 KiB block every that many operations). The same
- * allocations with or without the interposer, so the difference in the anonymous memory it
- * prints at the end is the interposer's. */
+/* Allocation-heavy work for the `--heap` benchmark: the given millions of operations, each
+ * freeing one block of a bounded working set and allocating another of any size (with a
+ * second argument, also leaking a 4 KiB block every that many operations; with a third, no
+ * block larger than that many bytes). The same allocations with or without the interposer,
+ * so the difference in the anonymous memory it prints at the end is the interposer's; with
+ * small blocks it is the worst case for the interposer's cost per call. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static long rss_anon_kib(void) {
 int main(int argc, char **argv) {
     long ops = (long)((argc > 1 ? atof(argv[1]) : 10) * 1e6);
     long leak_every = argc > 2 ? atol(argv[2]) : 0;
+    long max_size = argc > 3 ? atol(argv[3]) : 0;
     enum { SLOTS = 4096 };
     static void *work[SLOTS];
     unsigned x = 12345;
@@ -36,7 +38,7 @@ int main(int argc, char **argv) {
         x = x * 1103515245 + 12345;
         int s = x % SLOTS;
         free(work[s]);
-        size_t size = 16 + (x >> 8) % ((x & 1) ? 512 : 65536);
+        size_t size = 16 + (x >> 8) % (max_size > 16 ? max_size - 16 : (x & 1) ? 512 : 65536);
         work[s] = malloc(size);
         memset(work[s], 1, 16);
         if (leak_every > 0 && i % leak_every == 0) {
@@ -45,7 +47,7 @@ int main(int argc, char **argv) {
             leaked++;
         }
     }
-    printf("%ld ops in %.1f s, %ld blocks leaked, rss_anon_kib %ld\n", ops, now() - start, leaked,
+    printf("%ld ops in %.3f s, %ld blocks leaked, rss_anon_kib %ld\n", ops, now() - start, leaked,
            rss_anon_kib());
     return 0;
 }
