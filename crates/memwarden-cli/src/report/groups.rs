@@ -42,18 +42,46 @@ impl ProcessGroup {
 /// PIDs kept per group.
 const PIDS_KEPT: usize = 5;
 
-/// `all` grouped by exact command line, the largest (peaks together) first.
-pub fn group_processes(all: &[&ProcessSummary]) -> Vec<ProcessGroup> {
-    let mut sorted: Vec<&ProcessSummary> = all.to_vec();
-    sorted.sort_by(|a, b| {
-        a.command
-            .cmp(&b.command)
+/// What a group needs of one of its processes (its command line is the group's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Member {
+    pub pid: u32,
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    pub peak_anon_bytes: u64,
+    pub exited: bool,
+    /// Its memory's average growth, bytes per second (shown for a group of one).
+    pub growth_bytes_per_s: f64,
+}
+
+impl From<&ProcessSummary> for Member {
+    fn from(p: &ProcessSummary) -> Self {
+        Member {
+            pid: p.pid,
+            first_seen_s: p.first_seen_s,
+            last_seen_s: p.last_seen_s,
+            peak_anon_bytes: p.peak_anon_bytes,
+            exited: p.exited,
+            growth_bytes_per_s: p.growth_bytes_per_s(),
+        }
+    }
+}
+
+/// Processes given as (command line, member), grouped by exact command line, the largest
+/// (peaks together) first.
+pub fn group_members<'a>(all: impl IntoIterator<Item = (&'a str, Member)>) -> Vec<ProcessGroup> {
+    let mut sorted: Vec<(&str, Member)> = all.into_iter().collect();
+    sorted.sort_by(|(ca, a), (cb, b)| {
+        ca.cmp(cb)
             .then(a.first_seen_s.total_cmp(&b.first_seen_s))
             .then(a.pid.cmp(&b.pid))
     });
     let mut groups: Vec<ProcessGroup> = sorted
-        .chunk_by(|a, b| a.command == b.command)
-        .map(group)
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| {
+            let members: Vec<Member> = chunk.iter().map(|(_, m)| *m).collect();
+            group(chunk[0].0, &members)
+        })
         .collect();
     groups.sort_by(|a, b| {
         b.peak_bytes_together
@@ -64,7 +92,7 @@ pub fn group_processes(all: &[&ProcessSummary]) -> Vec<ProcessGroup> {
 }
 
 /// One group, from its members in the order they were first seen.
-fn group(members: &[&ProcessSummary]) -> ProcessGroup {
+fn group(command: &str, members: &[Member]) -> ProcessGroup {
     let mut peaks: Vec<u64> = members.iter().map(|p| p.peak_anon_bytes).collect();
     peaks.sort_unstable();
     let first = members
@@ -75,7 +103,7 @@ fn group(members: &[&ProcessSummary]) -> ProcessGroup {
     let starts_over = members.last().map_or(0.0, |p| p.first_seen_s) - first;
     let count = members.len() as u64;
     ProcessGroup {
-        command: members[0].command.clone(),
+        command: command.to_string(),
         count,
         pids: members.iter().take(PIDS_KEPT).map(|p| p.pid).collect(),
         peak_bytes_each: peaks[(peaks.len() - 1) / 2],
@@ -84,13 +112,13 @@ fn group(members: &[&ProcessSummary]) -> ProcessGroup {
         most_alive: most_alive(members),
         alive_at_end: members.iter().filter(|p| !p.exited).count() as u64,
         started_per_s: (count >= 3 && starts_over > 0.0).then(|| (count - 1) as f64 / starts_over),
-        growth_bytes_per_s: (count == 1).then(|| members[0].growth_bytes_per_s()),
+        growth_bytes_per_s: (count == 1).then(|| members[0].growth_bytes_per_s),
         seen_s: [first, last],
     }
 }
 
 /// The most members alive at the same time, from when each was first and last seen.
-fn most_alive(members: &[&ProcessSummary]) -> u64 {
+fn most_alive(members: &[Member]) -> u64 {
     // Starts sort before ends at the same time: a process seen once still counts.
     let mut edges: Vec<(f64, i64)> = members
         .iter()
@@ -145,8 +173,7 @@ mod tests {
         all.push(process(99, "python3 leaky.py", [0.0, 40.0], 12 * mib));
         all.push(process(1, "sh -c true", [1.0, 1.0], mib));
         all.push(process(2, "sh -c true", [2.0, 2.1], 2 * mib));
-        let refs: Vec<&ProcessSummary> = all.iter().collect();
-        let groups = group_processes(&refs);
+        let groups = group_members(all.iter().map(|p| (p.command.as_str(), Member::from(p))));
         assert_eq!(groups.len(), 3);
         let helpers = &groups[0];
         assert_eq!(helpers.count, 69);

@@ -9,6 +9,7 @@ pub mod chart;
 pub mod compare;
 pub mod csv;
 pub mod ending;
+pub mod exited;
 pub mod export;
 pub mod groups;
 pub mod html;

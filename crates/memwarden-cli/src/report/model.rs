@@ -4,7 +4,8 @@
 use memwarden::sample::{ProcessSummary, Sample};
 use serde::{Deserialize, Serialize};
 
-use super::groups::{group_processes, ProcessGroup};
+use super::exited::Exited;
+use super::groups::{group_members, Member, ProcessGroup};
 use crate::record::{Event, ExitInfo, RunEnd, RunKind, RunMeta, RunState, RunVerdict, StoppedBy};
 
 /// The schema number of [`RunReport`]; fields are only ever added.
@@ -366,14 +367,22 @@ pub fn top_processes<'a>(
     seen: u64,
     all: impl IntoIterator<Item = &'a ProcessSummary>,
 ) -> ProcessesReport {
-    let mut rows: Vec<&ProcessSummary> = all.into_iter().collect();
-    let mut groups = group_processes(&rows);
+    processes_report(seen, all, &Exited::default())
+}
+
+/// The `top` table of a live session: the summaries of the processes still known (`live`)
+/// and what was kept of those that exited.
+pub fn processes_report<'a>(
+    seen: u64,
+    live: impl IntoIterator<Item = &'a ProcessSummary>,
+    exited: &Exited,
+) -> ProcessesReport {
+    let live: Vec<&ProcessSummary> = live.into_iter().collect();
+    let members = live.iter().map(|p| (p.command.as_str(), Member::from(*p)));
+    let mut groups = group_members(members.chain(exited.members()));
     groups.truncate(TOP_PROCESSES);
-    rows.sort_by(|a, b| {
-        b.peak_anon_bytes
-            .cmp(&a.peak_anon_bytes)
-            .then(a.pid.cmp(&b.pid))
-    });
+    let mut rows: Vec<&ProcessSummary> = live.into_iter().chain(exited.largest()).collect();
+    rows.sort_by(|a, b| by_peak(a, b));
     rows.truncate(TOP_PROCESSES);
     ProcessesReport {
         seen,
@@ -392,4 +401,11 @@ pub fn top_processes<'a>(
             })
             .collect(),
     }
+}
+
+/// The order of the `top` rows: highest peak first, then lowest PID.
+pub fn by_peak(a: &ProcessSummary, b: &ProcessSummary) -> std::cmp::Ordering {
+    b.peak_anon_bytes
+        .cmp(&a.peak_anon_bytes)
+        .then(a.pid.cmp(&b.pid))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use memwarden::sample::{ProcessSample, ProcessSummary, Sample};
+use memwarden::sample::{ProcessSample, Sample};
 use memwarden::units::{format_bytes, format_rate};
 
 use super::actor::{Actor, Trigger};
@@ -19,7 +19,8 @@ use super::source::Source;
 use super::stop::StopPlan;
 use crate::judge::{describe, Judges};
 use crate::record::{Event, EventKind, ExitInfo, Record, RunEnd, RunMeta, RunVerdict, StoppedBy};
-use crate::report::model::{top_processes, Metric, RunReport, RunStats, TOP_PROCESSES};
+use crate::report::exited::Exited;
+use crate::report::model::{processes_report, Metric, RunReport, RunStats, TOP_PROCESSES};
 use crate::report::text::{processes, shorten, signal_name};
 use crate::sink::console::worth_a_line;
 use crate::sink::Sinks;
@@ -28,8 +29,6 @@ use crate::sink::Sinks;
 const PROCESS_ROWS_EVERY: f64 = 1.0;
 /// How often the live processes' summaries are saved, so a killed memwarden leaves them behind.
 const SUMMARIES_EVERY: f64 = 10.0;
-/// Exited processes' summaries kept for the end-of-run report (about 200 bytes each).
-const MAX_EXITED_KEPT: usize = 4096;
 /// How often the live verdict goes to the sinks with fresh figures, besides on every change.
 const VERDICT_EVERY: f64 = 5.0;
 
@@ -116,7 +115,7 @@ pub struct Monitor<S: Source> {
     stats: RunStats,
     metric: Metric,
     events: Vec<Event>,
-    exited: Vec<ProcessSummary>,
+    exited: Exited,
     top_buf: Vec<ProcessSample>,
     base: Duration,
     interval: Duration,
@@ -149,7 +148,7 @@ impl<S: Source> Monitor<S> {
             actor: parts.actor,
             sinks: parts.sinks,
             events: Vec::new(),
-            exited: Vec::new(),
+            exited: Exited::default(),
             top_buf: Vec::with_capacity(TOP_PROCESSES),
             base: parts.interval,
             interval: parts.interval,
@@ -658,10 +657,8 @@ impl<S: Source> Monitor<S> {
         }
         self.collect_exited();
         self.save_live_summaries();
-        let processes = top_processes(
-            self.src.seen(),
-            self.exited.iter().chain(self.src.summaries().iter()),
-        );
+        let live = self.src.summaries();
+        let processes = processes_report(self.src.seen(), &live, &self.exited);
         self.sinks.accept(&Record::End(end.clone()));
         for loss in self.sinks.finish() {
             eprintln!("memwarden: {loss}");
@@ -676,15 +673,8 @@ impl<S: Source> Monitor<S> {
     fn collect_exited(&mut self) {
         for p in self.src.drain_exited() {
             self.sinks.accept(&Record::Process(p.clone()));
-            self.exited.push(p);
-        }
-        // The report groups processes by command (69 helpers are one row), so exited ones are
-        // kept — up to a bound, however many short-lived processes the tree runs: past it,
-        // the largest are kept (the store keeps every one, for `report`).
-        if self.exited.len() > MAX_EXITED_KEPT {
-            self.exited
-                .sort_by_key(|p| std::cmp::Reverse(p.peak_anon_bytes));
-            self.exited.truncate(MAX_EXITED_KEPT / 4);
+            // The report groups processes by command (69 helpers are one row).
+            self.exited.add(p);
         }
     }
 

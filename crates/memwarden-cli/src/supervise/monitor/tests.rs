@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Sender};
-use memwarden::sample::{MachineSample, TreeTotals};
+use memwarden::sample::{MachineSample, ProcessSummary, TreeTotals};
 use nix::sys::signal::Signal;
 
 use super::*;
