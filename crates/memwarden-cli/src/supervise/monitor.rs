@@ -536,8 +536,7 @@ impl<S: Source> Monitor<S> {
     fn names(&self) -> Vec<(u32, String)> {
         self.src
             .summaries()
-            .into_iter()
-            .map(|p| (p.pid, p.command))
+            .map(|p| (p.pid, p.command.clone()))
             .collect()
     }
 
@@ -656,9 +655,8 @@ impl<S: Source> Monitor<S> {
             end.verdict = Some(self.final_verdict());
         }
         self.collect_exited();
+        let processes = processes_report(self.src.seen(), self.src.summaries(), &self.exited);
         self.save_live_summaries();
-        let live = self.src.summaries();
-        let processes = processes_report(self.src.seen(), &live, &self.exited);
         self.sinks.accept(&Record::End(end.clone()));
         for loss in self.sinks.finish() {
             eprintln!("memwarden: {loss}");
@@ -680,7 +678,7 @@ impl<S: Source> Monitor<S> {
 
     fn save_live_summaries(&mut self) {
         for p in self.src.summaries() {
-            self.sinks.accept(&Record::Process(p));
+            self.sinks.accept(&Record::Process(p.clone()));
         }
     }
 }

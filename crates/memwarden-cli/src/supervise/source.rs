@@ -39,8 +39,8 @@ pub trait Source {
     fn is_member(&self, pid: u32) -> bool;
     /// The live members.
     fn members(&self) -> Vec<u32>;
-    /// The life so far of every live member.
-    fn summaries(&self) -> Vec<ProcessSummary>;
+    /// The life so far of every live member (borrowed: a tree of thousands is not copied).
+    fn summaries(&self) -> Box<dyn Iterator<Item = &ProcessSummary> + '_>;
     /// Distinct processes seen so far.
     fn seen(&self) -> u64;
     /// The summaries of members that exited since the last call.
@@ -107,8 +107,8 @@ impl Source for TreeSource {
         self.sampler.tree().members().map(|(p, _)| p).collect()
     }
 
-    fn summaries(&self) -> Vec<ProcessSummary> {
-        self.sampler.tree().summaries().cloned().collect()
+    fn summaries(&self) -> Box<dyn Iterator<Item = &ProcessSummary> + '_> {
+        Box::new(self.sampler.tree().summaries())
     }
 
     fn seen(&self) -> u64 {

@@ -78,8 +78,8 @@ impl Source for Scripted {
     fn members(&self) -> Vec<u32> {
         self.members.clone()
     }
-    fn summaries(&self) -> Vec<ProcessSummary> {
-        Vec::new()
+    fn summaries(&self) -> Box<dyn Iterator<Item = &ProcessSummary> + '_> {
+        Box::new(std::iter::empty())
     }
     fn seen(&self) -> u64 {
         2
