@@ -3,10 +3,10 @@
 //! A `free` must learn whether its pointer was sampled without taking a lock, so a bitmap
 //! indexed by a hash of the address answers "certainly not" with one load and a bit test;
 //! only a pointer whose bit is set takes the lock and looks in the exact set. The bitmap is
-//! kept small (32 KiB) because every `free` of the program reads a random word of it: at
-//! 512 KiB of byte counters (the first design) that load missed the cache often enough to
-//! be most of the interposer's cost on allocation-heavy programs. The counters that let a
-//! bit be cleared when the last of its pointers goes are only touched under the lock.
+//! kept small (32 KiB) because every `free` of the program reads a random word of it: with
+//! 512 KiB of byte counters (the first design) perf put 1.2 % of a compiler's time on that
+//! one load. The counters that let a bit be cleared when the last of its pointers goes are
+//! only touched under the lock.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
